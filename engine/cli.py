@@ -1,0 +1,241 @@
+"""The `visage` command: render / bench / eval / doctor. User-facing errors are caught here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from engine.errors import VisageError
+
+log = logging.getLogger("visage")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"size must look like 512x512, got {text!r}") from err
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise argparse.ArgumentTypeError("size must be between 16 and 8192 pixels per side")
+    return w, h
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError("strengths are within [0, 2]")
+    return value
+
+
+def _default_portrait() -> Path:
+    from engine.paths import bundled_portraits
+
+    return bundled_portraits()[0]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from engine.capture.video_source import open_source
+    from engine.portrait import prepare_portrait
+    from engine.runtime.pipeline import Pipeline
+    from engine.runtime.render import render_video
+    from engine.types import Controls
+
+    portrait_path = Path(args.portrait) if args.portrait else _default_portrait()
+    driving = args.driving if args.driving is not None else _default_driving()
+    portrait = prepare_portrait(portrait_path, output_size=args.size)
+    for note in portrait.notes:
+        log.warning(note)
+    controls = Controls(args.expression, args.pose, args.smoothing)
+    max_frames = args.max_frames
+    if driving.isdigit() and max_frames is None:
+        max_frames = int(args.seconds * 30)
+    pipeline = Pipeline(portrait)
+    try:
+        with open_source(driving, max_frames=max_frames) as source:
+            summary = render_video(
+                pipeline, source, Path(args.out), controls, progress=not args.no_progress
+            )
+    finally:
+        pipeline.close()
+    log.info(
+        "wrote %s: %d frames at %s fps (%d without a face)",
+        summary.out,
+        summary.frames,
+        summary.fps,
+        summary.faces_lost,
+    )
+    return 0
+
+
+def _default_driving() -> str:
+    """Camera 0 when one delivers frames, else the bundled sample clip."""
+    from engine.capture.video_source import CameraSource
+    from engine.paths import sample_driving_clip
+
+    try:
+        with CameraSource(0) as cam:
+            if cam.read() is not None:
+                return "0"
+    except VisageError:
+        pass
+    log.info("no webcam found: driving with the bundled sample clip")
+    return str(sample_driving_clip())
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.evaluation.bench import format_bench, run_bench
+    from engine.paths import sample_driving_clip, shared_faces_dir
+
+    portrait = Path(args.portrait) if args.portrait else _default_portrait()
+    real = shared_faces_dir() / "videos/obama/styletalk__samples_source_video_video_Obama_clip1.mp4"
+    driving = (
+        Path(args.driving) if args.driving else (real if real.exists() else sample_driving_clip())
+    )
+    result = run_bench(portrait, driving, args.size, args.driving_size, args.frames)
+    print(format_bench(result, portrait.name, driving.name))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from engine.evaluation.reenactment import evaluate_clip, format_table
+    from engine.paths import shared_faces_dir
+
+    folder = Path(args.clips) if args.clips else shared_faces_dir() / "videos"
+    clips = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".mp4", ".mov", ".avi"})
+    if not clips:
+        raise VisageError(f"No video clips found under {folder}.")
+    clips = clips[: args.limit] if args.limit else clips
+    results = []
+    for i, clip in enumerate(clips, 1):
+        try:
+            r = evaluate_clip(clip, max_frames=args.max_frames)
+        except VisageError as err:
+            log.warning("skipped %s: %s", clip.name, err)
+            continue
+        results.append(r)
+        log.info(
+            "[%d/%d] %s: PSNR %.2f vs %.2f static",
+            i,
+            len(clips),
+            clip.name,
+            r.engine.psnr,
+            r.static.psnr,
+        )
+    if not results:
+        raise VisageError("No clip could be evaluated.")
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+
+    import cv2
+    import numpy
+
+    from engine.capture.video_source import ffmpeg_executable
+    from engine.capture.virtual_camera import probe_virtual_camera
+    from engine.device import probe_device
+
+    rows: list[tuple[str, str]] = [
+        ("python", platform.python_version()),
+        ("os", platform.platform()),
+    ]
+    try:
+        import mediapipe
+
+        from engine.landmarks.mediapipe_tracker import detect_faces
+
+        detect_faces(numpy.zeros((64, 64, 3), numpy.uint8))
+        rows.append(("mediapipe", f"{mediapipe.__version__} (Face Mesh 478 points: ok)"))
+    except Exception as err:  # doctor reports every failure instead of stopping
+        rows.append(("mediapipe", f"FAILED: {err}"))
+    rows += [("opencv", cv2.__version__), ("numpy", numpy.__version__)]
+    dev = probe_device()
+    rows += [
+        ("torch", dev.torch_version or "not installed"),
+        ("device", f"{dev.device} ({dev.device_name})"),
+        ("CUDA", dev.cuda_version or "not available (CPU path)"),
+        ("compile backends", ", ".join(dev.backends) or "none"),
+        ("ffmpeg", ffmpeg_executable()),
+    ]
+    _, vcam = probe_virtual_camera()
+    rows.append(("virtual camera", vcam))
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="visage", description="Real-time portrait avatar.")
+    ap.add_argument(
+        "--headless",
+        action="store_true",
+        help="render the bundled portrait to visage_output.mp4 instead of a window",
+    )
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command")
+
+    r = sub.add_parser("render", help="animate a portrait with a video file or camera")
+    r.add_argument("--portrait", help="portrait image (default: the first bundled portrait)")
+    r.add_argument(
+        "--driving",
+        help="driving video file or camera index (default: webcam 0, else the bundled sample clip)",
+    )
+    r.add_argument("--out", default="visage_output.mp4")
+    r.add_argument("--size", type=_size, help="output WxH (default: the portrait's size)")
+    r.add_argument("--max-frames", type=int)
+    r.add_argument("--seconds", type=float, default=10.0, help="camera recording length")
+    r.add_argument("--expression", type=_strength, default=1.0)
+    r.add_argument("--pose", type=_strength, default=1.0)
+    r.add_argument("--smoothing", type=float, default=0.5)
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_render)
+
+    b = sub.add_parser("bench", help="per-stage timings, FPS and peak memory on a real clip")
+    b.add_argument("--portrait")
+    b.add_argument("--driving")
+    b.add_argument("--size", type=int, default=512, help="square output side")
+    b.add_argument("--driving-size", type=int, default=256)
+    b.add_argument("--frames", type=int, default=300)
+    b.set_defaults(func=cmd_bench)
+
+    e = sub.add_parser("eval", help="self-reenactment scores vs. a static baseline")
+    e.add_argument("--clips", help="folder of clips (default: ../shared/data/faces/videos)")
+    e.add_argument("--max-frames", type=int, default=150)
+    e.add_argument("--limit", type=int, help="evaluate only the first N clips")
+    e.add_argument("--json", help="also write per-clip results here")
+    e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("doctor", help="report MediaPipe, torch, CUDA, compile and camera backends")
+    d.set_defaults(func=cmd_doctor)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        log.info("the desktop window arrives with the app (issue #4); rendering headless")
+        args = build_parser().parse_args([*(["-v"] if args.verbose else []), "render"])
+    try:
+        return int(args.func(args))
+    except VisageError as err:
+        log.error("%s", err)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Dense backward flow from a triangle mesh: for every target pixel, where to sample the source.
+
+Each target triangle is filled with its index (painter's order), then every covered pixel maps
+through that triangle's affine target->source transform. Uncovered pixels map to themselves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+
+_SUBPIXEL_BITS = 4
+
+
+def triangle_affines(src: F64, dst: F64, tris: I32) -> tuple[F64, npt.NDArray[np.bool_]]:
+    """Affine maps dst->src per triangle.
+
+    src, dst: (V, 2) vertices. tris: (T, 3).
+    Returns (A (T, 2, 3) with src = A @ [x, y, 1], valid (T,) False for degenerate triangles).
+    """
+    d = np.concatenate([dst[tris], np.ones((len(tris), 3, 1))], axis=2)  # (T, 3, 3) rows [x y 1]
+    det = np.linalg.det(d)
+    valid = np.abs(det) > 1e-6
+    d[~valid] = np.eye(3)
+    inv = np.linalg.inv(d)  # (T, 3, 3)
+    s = src[tris]  # (T, 3, 2)
+    # [x y 1] @ inv @ s gives src for the three vertices, so A^T = inv @ s.
+    affine = np.transpose(inv @ s, (0, 2, 1))  # (T, 2, 3)
+    return affine, valid
+
+
+def rasterize_ids(dst: F64, tris: I32, size: int) -> I32:
+    """(size, size) int32 image of triangle indices (-1 = none); later triangles paint over."""
+    ids = np.full((size, size), -1, dtype=np.int32)
+    pts = np.round(dst[tris] * (1 << _SUBPIXEL_BITS)).astype(np.int32)  # (T, 3, 2) fixed point
+    for k in range(len(tris)):
+        cv2.fillConvexPoly(ids, pts[k], k, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+    return ids
+
+
+@lru_cache(maxsize=4)
+def _grid(size: int) -> tuple[F32, F32]:
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    return xs, ys
+
+
+def backward_map(src: F64, dst: F64, tris: I32, size: int) -> F32:
+    """Backward map (size, size, 2) float32: target pixel (y, x) samples the source at map[y, x].
+
+    src, dst: (V, 2) vertex positions in the same square of side `size` (pixel centres).
+    tris: (T, 3) triangles in drawing order.
+    """
+    affine, valid = triangle_affines(src, dst, tris)
+    ids = rasterize_ids(dst, tris[valid], size)
+    # Row 0 of the table is the identity, for pixels no triangle covers (ids == -1).
+    table = np.empty((int(valid.sum()) + 1, 6), dtype=np.float32)
+    table[0] = (1, 0, 0, 0, 1, 0)
+    table[1:] = affine[valid].reshape(-1, 6)
+    coef = table[ids + 1]  # (size, size, 6)
+    xs, ys = _grid(size)
+    out = np.empty((size, size, 2), dtype=np.float32)
+    out[..., 0] = coef[..., 0] * xs + coef[..., 1] * ys + coef[..., 2]
+    out[..., 1] = coef[..., 3] * xs + coef[..., 4] * ys + coef[..., 5]
+    return out

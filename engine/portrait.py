@@ -1,0 +1,175 @@
+"""Portrait preparation (done once per portrait): face, output framing, crop box, warp-mesh source.
+
+Coordinates: "image" = the output image (portrait resized/cropped to the output size);
+"grid" = the square flow grid of side `grid` laid over the crop box.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from engine.capture.image_file import load_image
+from engine.errors import NoFaceError
+from engine.geometry.mesh import MOUTH_CENTER, support_rings
+from engine.landmarks.mediapipe_tracker import detect_faces
+from engine.landmarks.topology import FaceTopology, load_topology
+from engine.motion.head import FaceShape
+from engine.types import ImageArray, Landmarks
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+
+DETECT_MAX_SIDE = 1280  # faces are found on a copy at most this large
+DEFAULT_MAX_SIDE = 1920  # default output resolution cap
+BOX_FACE_RATIO = 2.6  # crop box side / face size (room for hair, neck and head motion)
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """Square region of the output image: top-left (x0, y0), side `size` pixels."""
+
+    x0: int
+    y0: int
+    size: int
+
+    def to_grid(self, xy: F64, grid: int) -> F64:
+        """(N, 2) image coordinates -> flow-grid coordinates (pixel centres)."""
+        return (xy - np.array([self.x0, self.y0]) + 0.5) * (grid / self.size) - 0.5
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """A prepared portrait.
+
+    image: (H, W, 3) uint8 RGB at the output size. landmarks: in image coordinates.
+    face: pose + canonical shape of the portrait's face.
+    box: crop box holding the head. grid: flow grid side.
+    source_grid: (V, 2) warp-mesh vertices in grid coordinates (see geometry.mesh).
+    follow: (R*36,) head-follow weight of each support vertex.
+    mouth_color: (3,) float mean RGB of the lips (tints the synthesized mouth interior).
+    notes: things worth telling the user (several faces, downscaling).
+    """
+
+    image: ImageArray
+    landmarks: Landmarks
+    face: FaceShape
+    box: CropBox
+    grid: int
+    source_grid: F64
+    follow: F64
+    mouth_color: F64
+    name: str
+    notes: tuple[str, ...]
+
+
+def _fit_output(
+    image: ImageArray, points: F64, size: tuple[int, int] | None
+) -> tuple[ImageArray, F64, list[str]]:
+    """Resize (cover, no stretching) and crop around the face to `size` (width, height)."""
+    h, w = image.shape[:2]
+    notes: list[str] = []
+    if size is None:
+        side = max(w, h)
+        if side <= DEFAULT_MAX_SIDE:
+            return image, points, notes
+        scale = DEFAULT_MAX_SIDE / side
+        size = (round(w * scale), round(h * scale))
+        notes.append(f"output limited to {size[0]}x{size[1]}")
+    out_w, out_h = size
+    scale = max(out_w / w, out_h / h)
+    rw, rh = max(out_w, round(w * scale)), max(out_h, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (rw, rh), interpolation=interp)
+    pts = (points + 0.5) * np.array([rw / w, rh / h, rw / w]) - np.array([0.5, 0.5, 0.0])
+    cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
+    x0 = int(np.clip(round(cx - out_w / 2), 0, rw - out_w))
+    y0 = int(np.clip(round(cy - out_h / 2), 0, rh - out_h))
+    crop = np.ascontiguousarray(resized[y0 : y0 + out_h, x0 : x0 + out_w])
+    return crop, pts - np.array([x0, y0, 0.0]), notes
+
+
+def _crop_box(points: F64, topo: FaceTopology) -> CropBox:
+    oval = points[topo.oval, :2]
+    face_size = float(max(np.ptp(oval[:, 0]), np.ptp(oval[:, 1])))
+    side = max(32, round(face_size * BOX_FACE_RATIO))
+    cx, cy = oval.mean(axis=0)
+    return CropBox(x0=round(cx - side / 2), y0=round(cy - side / 2 - 0.04 * side), size=side)
+
+
+def _lip_color(image: ImageArray, points: F64, topo: FaceTopology) -> F64:
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[topo.lips_outer, :2]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(points[topo.lips_inner, :2]).astype(np.int32)], 0)
+    if mask.sum() < 4:
+        return np.array([120.0, 50.0, 50.0])
+    return image[mask.astype(bool)].mean(axis=0).astype(np.float64)
+
+
+def _detect(image: ImageArray, name: str) -> tuple[Landmarks, int]:
+    h, w = image.shape[:2]
+    scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+    small = (
+        image
+        if scale == 1.0
+        else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    )
+    faces = detect_faces(small)
+    if not faces:
+        raise NoFaceError(
+            f"No face found in {name}. Choose a photo or painting with one clearly visible face, "
+            "roughly facing the camera and at least about 100 pixels wide."
+        )
+    pts = faces[0].points.astype(np.float64)
+    if scale != 1.0:
+        pts = (pts + np.array([0.5, 0.5, 0.0])) / scale - np.array([0.5, 0.5, 0.0])
+    return Landmarks(points=pts.astype(np.float32), image_size=(w, h)), len(faces)
+
+
+def prepare_portrait(
+    source: str | Path | ImageArray,
+    output_size: tuple[int, int] | None = None,
+    grid: int = 256,
+    name: str | None = None,
+) -> Portrait:
+    """Load (if a path), find the face (largest if several) and precompute the warp source."""
+    if isinstance(source, (str, Path)):
+        image = load_image(source)
+        name = name or Path(source).name
+    else:
+        image = source
+        name = name or "portrait"
+    topo = load_topology()
+    found, count = _detect(image, name)
+    notes = []
+    if count > 1:
+        notes.append(f"{count} faces found in {name}; animating the largest")
+        log.warning(notes[-1])
+    out_img, pts, fit_notes = _fit_output(image, found.points.astype(np.float64), output_size)
+    notes += fit_notes
+    h, w = out_img.shape[:2]
+    landmarks = Landmarks(points=pts.astype(np.float32), image_size=(w, h))
+    box = _crop_box(pts, topo)
+    face_grid = box.to_grid(pts[:, :2], grid)
+    mouth = face_grid[topo.lips_inner].mean(axis=0, keepdims=True)
+    rings, follow = support_rings(face_grid, grid, topo)
+    source_grid = np.concatenate([face_grid, mouth, rings])
+    assert len(source_grid) == MOUTH_CENTER + 1 + len(rings)
+    return Portrait(
+        image=out_img,
+        landmarks=landmarks,
+        face=FaceShape.of(pts, topo),
+        box=box,
+        grid=grid,
+        source_grid=source_grid,
+        follow=follow,
+        mouth_color=_lip_color(out_img, pts, topo),
+        name=name,
+        notes=tuple(notes),
+    )

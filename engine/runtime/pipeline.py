@@ -1,0 +1,169 @@
+"""One frame through the engine.
+
+landmarks -> smoothing -> motion -> retarget -> flow -> warp -> paste.
+
+The stages are wired here and nowhere else. `Pipeline.process` is for driving frames,
+`Pipeline.render_motion` for a Motion that did not come from a camera (tests, sample making).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.config import EngineConfig
+from engine.geometry.deform import draw_order, target_grid_vertices
+from engine.geometry.flow import backward_map
+from engine.geometry.mesh import warp_mesh
+from engine.geometry.mouth import paint_mouth_interior, reveal_amount
+from engine.geometry.paste import clip_region, feather_mask, paste
+from engine.geometry.warp import region_map, remap
+from engine.landmarks.mediapipe_tracker import FaceTracker
+from engine.landmarks.smoothing import LandmarkSmoother
+from engine.landmarks.topology import inter_ocular, load_topology
+from engine.motion.decompose import MotionEstimator
+from engine.motion.presence import PresenceGate
+from engine.motion.retarget import retarget
+from engine.portrait import Portrait
+from engine.types import Controls, Frame, ImageArray, Landmarks, Motion, OutputFrame, StageTimings
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """image: (H, W, 3) uint8 output. target: (478, 3) target landmarks in image coordinates."""
+
+    image: ImageArray
+    target: F64
+    flow_ms: float
+    warp_ms: float
+    paste_ms: float
+
+
+class Pipeline:
+    """Animates one portrait from a stream of driving frames. Not thread-safe: one owner thread."""
+
+    def __init__(self, portrait: Portrait, config: EngineConfig | None = None) -> None:
+        self.portrait = portrait
+        self.config = config or EngineConfig()
+        self._topo = load_topology()
+        self._mesh = warp_mesh()
+        self._canonical_extent = self._topo.canonical_extent()
+        self._tracker: FaceTracker | None = None
+        self._smoother = LandmarkSmoother()
+        self._motion = MotionEstimator(self._topo, auto_frames=self.config.neutral_frames)
+        self._gate = PresenceGate(self.config.hold_s, self.config.ease_out_s, self.config.ease_in_s)
+        box = portrait.box
+        h, w = portrait.image.shape[:2]
+        self._region = clip_region(box.x0, box.y0, box.size, w, h)
+        self._mask = feather_mask(box.size, max(1, round(self.config.feather * box.size)))
+        self.last_landmarks: Landmarks | None = None
+
+    # -- driving ------------------------------------------------------------------------------
+    def calibrate(self) -> None:
+        """The next tracked frames become the driver's neutral face."""
+        self._motion.calibrate()
+
+    def set_neutral(self, landmarks: Landmarks) -> None:
+        self._motion.set_neutral(landmarks)
+
+    @property
+    def calibrated(self) -> bool:
+        return self._motion.calibrated
+
+    def track(self, frame: Frame, smoothing: float) -> Landmarks | None:
+        """Smoothed driver landmarks for one frame, or None when no face is visible."""
+        if self._tracker is None:
+            self._tracker = FaceTracker()
+        raw = self._tracker.track(frame.image)
+        if raw is None:
+            self._smoother.reset()
+            return None
+        self._smoother.set_strength(smoothing)
+        pts = self._smoother(raw.points, inter_ocular(raw.points), frame.timestamp_s)
+        return Landmarks(points=pts, image_size=raw.image_size)
+
+    def process(self, frame: Frame, controls: Controls) -> OutputFrame:
+        t0 = time.perf_counter()
+        landmarks = self.track(frame, controls.smoothing)
+        t1 = time.perf_counter()
+        self.last_landmarks = landmarks
+        motion = self._motion.estimate(landmarks) if landmarks is not None else None
+        gated = self._gate.update(motion, frame.timestamp_s)
+        t2 = time.perf_counter()
+        out = self.render_motion(gated, controls)
+        total = (time.perf_counter() - t0) * 1000
+        timings = StageTimings(
+            landmarks_ms=(t1 - t0) * 1000,
+            motion_ms=(t2 - t1) * 1000,
+            flow_ms=out.flow_ms,
+            warp_ms=out.warp_ms,
+            paste_ms=out.paste_ms,
+            total_ms=total,
+        )
+        return OutputFrame(
+            image=out.image,
+            index=frame.index,
+            face_found=landmarks is not None,
+            presence=gated.presence,
+            timings=timings,
+        )
+
+    # -- rendering ----------------------------------------------------------------------------
+    def target_landmarks(self, motion: Motion, controls: Controls) -> F64:
+        """(478, 3) target landmarks in output-image coordinates."""
+        return retarget(self.portrait.face, self._canonical_extent, motion, controls)
+
+    def render_motion(self, motion: Motion, controls: Controls) -> Rendered:
+        p = self.portrait
+        t0 = time.perf_counter()
+        target = self.target_landmarks(motion, controls)
+        target_grid = p.box.to_grid(target[:, :2], p.grid)
+        dst = target_grid_vertices(p.source_grid, p.follow, target_grid, self._topo)
+        tris = draw_order(self._mesh, target[:, 2])
+        grid_map = backward_map(p.source_grid, dst, tris, p.grid)
+        t1 = time.perf_counter()
+        map_x, map_y = region_map(grid_map, p.box.x0, p.box.y0, p.box.size, self._region)
+        warped = remap(p.image, map_x, map_y)
+        if self.config.mouth_fill:
+            self._fill_mouth(warped, target)
+        t2 = time.perf_counter()
+        image = p.image.copy()
+        paste(image, warped, self._region, (p.box.x0, p.box.y0), self._mask)
+        t3 = time.perf_counter()
+        return Rendered(
+            image=image,
+            target=target,
+            flow_ms=(t1 - t0) * 1000,
+            warp_ms=(t2 - t1) * 1000,
+            paste_ms=(t3 - t2) * 1000,
+        )
+
+    def _fill_mouth(self, warped: ImageArray, target: F64) -> None:
+        loop = self._topo.lips_inner
+        src_loop = self.portrait.landmarks.points[loop, :2].astype(np.float64)
+        dst_loop = target[loop, :2]
+        amount = reveal_amount(src_loop, dst_loop)
+        if amount <= 0.0:
+            return
+        offset = np.array(self._region[:2], dtype=np.float64)
+        # Upper half of the inner loop: the points above the line joining the mouth corners.
+        corners = dst_loop[[np.argmin(dst_loop[:, 0]), np.argmax(dst_loop[:, 0])]]
+        mid_y = corners[:, 1].mean()
+        upper = dst_loop[dst_loop[:, 1] <= mid_y]
+        upper = upper[np.argsort(upper[:, 0])]
+        paint_mouth_interior(
+            warped, dst_loop - offset, upper - offset, self.portrait.mouth_color, amount
+        )
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
