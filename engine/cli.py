@@ -148,12 +148,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         ("os", platform.platform()),
     ]
     try:
-        import mediapipe
-
-        from engine.landmarks.mediapipe_tracker import detect_faces
+        from engine.landmarks.mediapipe_tracker import detect_faces, mediapipe_version
 
         detect_faces(numpy.zeros((64, 64, 3), numpy.uint8))
-        rows.append(("mediapipe", f"{mediapipe.__version__} (Face Mesh 478 points: ok)"))
+        rows.append(("mediapipe", f"{mediapipe_version()} (Face Mesh 478 points: ok)"))
     except Exception as err:  # doctor reports every failure instead of stopping
         rows.append(("mediapipe", f"FAILED: {err}"))
     rows += [("opencv", cv2.__version__), ("numpy", numpy.__version__)]

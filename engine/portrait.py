@@ -17,7 +17,7 @@ import numpy.typing as npt
 from engine.capture.image_file import load_image
 from engine.errors import NoFaceError
 from engine.geometry.mesh import MOUTH_CENTER, support_rings
-from engine.landmarks.mediapipe_tracker import detect_faces
+from engine.landmarks.mediapipe_tracker import detect_faces, face_boxes, person_mask
 from engine.landmarks.topology import FaceTopology, load_topology
 from engine.motion.head import FaceShape
 from engine.types import ImageArray, Landmarks
@@ -28,7 +28,7 @@ F64 = npt.NDArray[np.float64]
 
 DETECT_MAX_SIDE = 1280  # faces are found on a copy at most this large
 DEFAULT_MAX_SIDE = 1920  # default output resolution cap
-BOX_FACE_RATIO = 2.6  # crop box side / face size (room for hair, neck and head motion)
+BOX_FACE_RATIO = 2.2  # crop box side / face size (room for hair, neck and head motion)
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,23 @@ def _crop_box(points: F64, topo: FaceTopology) -> CropBox:
     return CropBox(x0=round(cx - side / 2), y0=round(cy - side / 2 - 0.04 * side), size=side)
 
 
+def _grid_mask(image: ImageArray, box: CropBox, grid: int) -> npt.NDArray[np.float32]:
+    """The person mask resampled onto the flow grid over `box` (outside the image: background)."""
+    mask = person_mask(image)
+    scale = box.size / grid
+    affine = np.array(
+        [[scale, 0, box.x0 + 0.5 * scale - 0.5], [0, scale, box.y0 + 0.5 * scale - 0.5]]
+    )
+    return cv2.warpAffine(
+        mask,
+        affine,
+        (grid, grid),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+
+
 def _lip_color(image: ImageArray, points: F64, topo: FaceTopology) -> F64:
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(points[topo.lips_outer, :2]).astype(np.int32)], 1)
@@ -110,6 +127,47 @@ def _lip_color(image: ImageArray, points: F64, topo: FaceTopology) -> F64:
     if mask.sum() < 4:
         return np.array([120.0, 50.0, 50.0])
     return image[mask.astype(bool)].mean(axis=0).astype(np.float64)
+
+
+Box = tuple[float, float, float, float]
+
+
+def _inside(points: npt.NDArray[np.floating], box: Box) -> bool:
+    cx, cy = points[:, 0].mean(), points[:, 1].mean()
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
+
+def _mesh_in_box(image: ImageArray, box: Box) -> list[Landmarks]:
+    """Face Mesh on a square crop around a detector box (small faces in wide shots)."""
+    h, w = image.shape[:2]
+    side = 2.2 * max(box[2] - box[0], box[3] - box[1])
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x0, y0 = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
+    x1, y1 = int(min(cx + side / 2, w)), int(min(cy + side / 2, h))
+    zoom = max(1.0, 384 / max(x1 - x0, y1 - y0))
+    crop = cv2.resize(image[y0:y1, x0:x1], None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    out = []
+    for face in detect_faces(crop):
+        half = np.array([0.5, 0.5, 0.0])
+        pts = (face.points.astype(np.float64) + half) / zoom - half + np.array([x0, y0, 0.0])
+        out.append(Landmarks(points=pts.astype(np.float32), image_size=(w, h)))
+    return out
+
+
+def _find_faces(image: ImageArray) -> tuple[list[Landmarks], int]:
+    """Faces confirmed by both Face Mesh and the full-range face detector, largest first.
+
+    The detector vetoes meshes fitted to animals; where the mesh misses a face the detector
+    saw (small faces in a wide shot), the mesh is re-run on a crop around it.
+    """
+    boxes = face_boxes(image)
+    if not boxes:
+        return [], 0
+    faces = [f for f in detect_faces(image) if any(_inside(f.points, b) for b in boxes)]
+    if not faces:
+        largest = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        faces = [f for f in _mesh_in_box(image, largest) if _inside(f.points, largest)]
+    return faces, max(len(faces), len(boxes))
 
 
 def _detect(image: ImageArray, name: str) -> tuple[Landmarks, int]:
@@ -120,7 +178,7 @@ def _detect(image: ImageArray, name: str) -> tuple[Landmarks, int]:
         if scale == 1.0
         else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     )
-    faces = detect_faces(small)
+    faces, count = _find_faces(small)
     if not faces:
         raise NoFaceError(
             f"No face found in {name}. Choose a photo or painting with one clearly visible face, "
@@ -129,7 +187,7 @@ def _detect(image: ImageArray, name: str) -> tuple[Landmarks, int]:
     pts = faces[0].points.astype(np.float64)
     if scale != 1.0:
         pts = (pts + np.array([0.5, 0.5, 0.0])) / scale - np.array([0.5, 0.5, 0.0])
-    return Landmarks(points=pts.astype(np.float32), image_size=(w, h)), len(faces)
+    return Landmarks(points=pts.astype(np.float32), image_size=(w, h)), count
 
 
 def prepare_portrait(
@@ -158,7 +216,7 @@ def prepare_portrait(
     box = _crop_box(pts, topo)
     face_grid = box.to_grid(pts[:, :2], grid)
     mouth = face_grid[topo.lips_inner].mean(axis=0, keepdims=True)
-    rings, follow = support_rings(face_grid, grid, topo)
+    rings, follow = support_rings(face_grid, grid, topo, _grid_mask(out_img, box, grid))
     source_grid = np.concatenate([face_grid, mouth, rings])
     assert len(source_grid) == MOUTH_CENTER + 1 + len(rings)
     return Portrait(

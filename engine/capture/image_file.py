@@ -27,7 +27,7 @@ def load_image(path: str | Path) -> ImageArray:
     if not p.exists():
         raise ImageLoadError(f"Portrait not found: {p}. Check the path and try again.")
     if not p.is_file():
-        raise ImageLoadError(f"Portrait path is not a file: {p}.")
+        raise ImageLoadError(f"Portrait path is not a file: {p}. Choose an image file instead.")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(p) as img:
@@ -43,7 +43,10 @@ def load_image(path: str | Path) -> ImageArray:
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as err:
-        raise ImageLoadError(f"{p.name} is too large to open safely ({err}).") from err
+        raise ImageLoadError(
+            f"{p.name} is too large to open safely (over {MAX_PIXELS // 1_000_000} MP). "
+            "Save a smaller copy (a few megapixels is plenty for a portrait) and open that."
+        ) from err
     except UnidentifiedImageError as err:
         raise ImageLoadError(
             f"{p.name} is not an image Visage can read (is it a photo in JPEG, PNG or WebP "

@@ -32,4 +32,4 @@ def probe_virtual_camera() -> tuple[bool, str]:
         with pyvirtualcam.Camera(width=320, height=240, fps=30) as cam:
             return True, f"{cam.backend} ({cam.device})"
     except (RuntimeError, ValueError, OSError) as err:
-        return False, f"no virtual camera: {err}. {install_hint()}"
+        return False, f"no virtual camera: {str(err).rstrip('.')}. {install_hint()}"

@@ -80,10 +80,8 @@ def evaluate_clip(
     pipeline = Pipeline(portrait, config)
     truth_tracker, out_tracker = FaceTracker(), FaceTracker()
     try:
-        neutral = pipeline.track(frames[0], controls.smoothing)
-        if neutral is None:
+        if pipeline.neutral_from(frames[0]) is None:
             raise VisageError(f"{clip.name}: no face tracked in frame 0")
-        pipeline.set_neutral(neutral)
         truth_tracker.track(first)
         static_lm = portrait.landmarks.points
         e_psnr, e_ssim, e_err, s_psnr, s_ssim, s_err = [], [], [], [], [], []

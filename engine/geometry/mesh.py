@@ -25,10 +25,11 @@ I32 = npt.NDArray[np.int32]
 
 MOUTH_CENTER = 478
 RING_START = 479
-RING_FRACTIONS = (0.3, 0.65, 1.0)  # along each ray: 0 = face outline, 1 = crop border
-# How much each ring follows the head's rigid motion (top of the head, bottom/neck).
-RING_FOLLOW_TOP = (0.95, 0.55, 0.0)
-RING_FOLLOW_BOTTOM = (0.55, 0.25, 0.0)
+RING_FRACTIONS = (0.15, 0.45, 1.0)  # along each ray: 0 = face outline, 1 = crop border
+# How much each ring follows the head's rigid motion (top of the head, bottom/neck), before
+# the person mask: background support points never move.
+RING_FOLLOW_TOP = (1.0, 0.85, 0.0)
+RING_FOLLOW_BOTTOM = (0.3, 0.05, 0.0)
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,14 @@ def _ray_to_square(center: F64, direction: F64, size: float) -> F64:
     return dist
 
 
-def support_rings(face_xy: F64, size: float, topo: FaceTopology) -> tuple[F64, F64]:
+def support_rings(
+    face_xy: F64, size: float, topo: FaceTopology, person: npt.NDArray[np.float32] | None = None
+) -> tuple[F64, F64]:
     """Support points for a face in a square crop of side `size` (pixel-centre coordinates).
 
     face_xy: (478, 2) landmarks in crop coordinates.
+    person: optional (size, size) person mask over the crop; support points on the background
+        get no head-follow weight (the background stays still while the head and hair move).
     Returns (points (R*36, 2), follow (R*36,) head-follow weight of each point).
     """
     oval = face_xy[topo.oval]  # (36, 2)
@@ -104,4 +109,8 @@ def support_rings(face_xy: F64, size: float, topo: FaceTopology) -> tuple[F64, F
     for frac, top, bottom in zip(RING_FRACTIONS, RING_FOLLOW_TOP, RING_FOLLOW_BOTTOM, strict=True):
         points.append(center + direction * (reach + frac * (border - reach)))
         follow.append(top + (bottom - top) * down)
-    return np.concatenate(points), np.concatenate(follow)
+    pts, weights = np.concatenate(points), np.concatenate(follow)
+    if person is not None:
+        ij = np.clip(np.round(pts).astype(int), 0, int(size) - 1)
+        weights = weights * person[ij[:, 1], ij[:, 0]]
+    return pts, weights

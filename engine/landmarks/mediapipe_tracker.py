@@ -1,7 +1,8 @@
 """MediaPipe Face Mesh (478 points with iris). The only module that imports MediaPipe.
 
 Two modes: `detect_faces` for still images (every face, largest first) and `FaceTracker.track`
-for streams (one face, MediaPipe's own detector-then-tracker loop).
+for streams (one face, MediaPipe's own detector-then-tracker loop). `person_mask` separates the
+person from the background (selfie segmentation) so that the background stays still.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.types import ImageArray, Landmarks
 
@@ -30,6 +32,12 @@ def _to_landmarks(face: Any, width: int, height: int) -> Landmarks:
     pts *= np.array([width, height, width], dtype=np.float32)
     pts[:, :2] -= 0.5  # pixel-centre convention: (0, 0) is the centre of the top-left pixel
     return Landmarks(points=pts, image_size=(width, height))
+
+
+def mediapipe_version() -> str:
+    import mediapipe as mp
+
+    return str(mp.__version__)
 
 
 def face_area(landmarks: Landmarks) -> float:
@@ -98,3 +106,43 @@ class FaceTracker:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def person_mask(image: ImageArray) -> npt.NDArray[np.float32]:
+    """(H, W) float32 in [0, 1]: how likely each pixel shows the person (head, hair, body).
+
+    MediaPipe selfie segmentation on an (H, W, 3) uint8 RGB image.
+    """
+    import mediapipe as mp
+
+    _check_image(image)
+    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+        result = seg.process(np.ascontiguousarray(image))
+    mask = result.segmentation_mask
+    if mask is None:
+        return np.zeros(image.shape[:2], np.float32)
+    return np.clip(mask.astype(np.float32), 0.0, 1.0)
+
+
+def face_boxes(
+    image: ImageArray, min_confidence: float = 0.5
+) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x0, y0, x1, y1) in pixels from MediaPipe's full-range face detector.
+
+    A second opinion for still images: it finds small faces in wide shots that Face Mesh misses,
+    and it does not answer for most animal faces, which Face Mesh sometimes does.
+    """
+    import mediapipe as mp
+
+    _check_image(image)
+    h, w = image.shape[:2]
+    with mp.solutions.face_detection.FaceDetection(
+        model_selection=1, min_detection_confidence=min_confidence
+    ) as det:
+        result = det.process(np.ascontiguousarray(image))
+    boxes = []
+    for d in result.detections or []:
+        b = d.location_data.relative_bounding_box
+        x0, y0 = b.xmin * w, b.ymin * h
+        boxes.append((x0, y0, x0 + b.width * w, y0 + b.height * h))
+    return boxes

@@ -74,6 +74,23 @@ class Pipeline:
     def set_neutral(self, landmarks: Landmarks) -> None:
         self._motion.set_neutral(landmarks)
 
+    def neutral_from(self, frame: Frame, repeats: int = 3) -> Landmarks | None:
+        """Set the neutral face from one still frame; returns its landmarks (None: no face).
+
+        MediaPipe's first answer comes from its detector and the next ones from its tracker,
+        which differ by a few pixels: the frame is tracked `repeats` times so that the neutral
+        is measured the way the following frames will be.
+        """
+        if self._tracker is None:
+            self._tracker = FaceTracker()
+        landmarks = None
+        for _ in range(repeats):
+            landmarks = self._tracker.track(frame.image)
+        if landmarks is not None:
+            self._smoother.reset()
+            self._motion.set_neutral(landmarks)
+        return landmarks
+
     @property
     def calibrated(self) -> bool:
         return self._motion.calibrated

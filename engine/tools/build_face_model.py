@@ -87,7 +87,7 @@ def collect(faces: Path, stride: int, per_clip: int) -> list[np.ndarray]:
     clips = sorted((faces / "videos").glob("*/*.mp4"))
     out = []
     for clip in clips:
-        shapes = []
+        shapes: list[np.ndarray] = []
         cap = cv2.VideoCapture(str(clip))
         with FaceTracker() as tracker:
             index = 0
