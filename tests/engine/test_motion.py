@@ -132,6 +132,7 @@ def test_long_faced_driver_does_not_stretch_the_portrait(tracked: list[Landmarks
     )
     np.testing.assert_allclose(neutral_target, own, atol=1e-3)
     iod = inter_ocular(own)
+    gaps = []
     for lm in tracked[5::10]:
         a = retarget(portrait, EXTENT, plain.estimate(lm), Controls(pose_strength=0.0))
         b = retarget(
@@ -140,8 +141,9 @@ def test_long_faced_driver_does_not_stretch_the_portrait(tracked: list[Landmarks
             long.estimate(_transform(lm, np.eye(3), 1.3)),
             Controls(pose_strength=0.0),
         )
-        gap = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
-        assert gap.mean() < 0.02 * iod and gap.max() < 0.05 * iod
+        gaps.append(np.linalg.norm(a[:, :2] - b[:, :2], axis=1))
+    # A 30% longer driver moves the portrait's landmarks by about 1% of its eye distance.
+    assert np.mean(gaps) < 0.012 * iod and np.max(gaps) < 0.06 * iod
 
 
 def test_expression_strength_scales_the_mouth(tracked: list[Landmarks]) -> None:
