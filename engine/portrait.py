@@ -146,9 +146,9 @@ def _mesh_in_box(image: ImageArray, box: Box) -> list[Landmarks]:
     x1, y1 = int(min(cx + side / 2, w)), int(min(cy + side / 2, h))
     zoom = max(1.0, 384 / max(x1 - x0, y1 - y0))
     crop = cv2.resize(image[y0:y1, x0:x1], None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    half = np.array([0.5, 0.5, 0.0])
     out = []
     for face in detect_faces(crop):
-        half = np.array([0.5, 0.5, 0.0])
         pts = (face.points.astype(np.float64) + half) / zoom - half + np.array([x0, y0, 0.0])
         out.append(Landmarks(points=pts.astype(np.float32), image_size=(w, h)))
     return out

@@ -81,11 +81,10 @@ class Pipeline:
         which differ by a few pixels: the frame is tracked `repeats` times so that the neutral
         is measured the way the following frames will be.
         """
-        if self._tracker is None:
-            self._tracker = FaceTracker()
+        tracker = self._face_tracker()
         landmarks = None
         for _ in range(repeats):
-            landmarks = self._tracker.track(frame.image)
+            landmarks = tracker.track(frame.image)
         if landmarks is not None:
             self._smoother.reset()
             self._motion.set_neutral(landmarks)
@@ -95,11 +94,15 @@ class Pipeline:
     def calibrated(self) -> bool:
         return self._motion.calibrated
 
-    def track(self, frame: Frame, smoothing: float) -> Landmarks | None:
-        """Smoothed driver landmarks for one frame, or None when no face is visible."""
+    def _face_tracker(self) -> FaceTracker:
+        """The stream tracker, created on first use (MediaPipe is slow to start)."""
         if self._tracker is None:
             self._tracker = FaceTracker()
-        raw = self._tracker.track(frame.image)
+        return self._tracker
+
+    def track(self, frame: Frame, smoothing: float) -> Landmarks | None:
+        """Smoothed driver landmarks for one frame, or None when no face is visible."""
+        raw = self._face_tracker().track(frame.image)
         if raw is None:
             self._smoother.reset()
             return None
