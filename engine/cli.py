@@ -1,4 +1,4 @@
-"""The `visage` command: render / bench / eval / doctor. User-facing errors are caught here."""
+"""The `visage` command: render, bench, eval, train, doctor. Errors for the user end here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from engine.errors import VisageError
 
@@ -37,6 +38,51 @@ def _default_portrait() -> Path:
     return bundled_portraits()[0]
 
 
+def _add_net_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-nets", action="store_true", help="geometric path only (no networks)")
+    p.add_argument("--tier", choices=("cpu", "gpu"), help="network size (default: by device)")
+    p.add_argument("--models", help="folder with a tier's networks (default: assets/models/TIER)")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tensorrt", "torch.compile", "eager"),
+        default="auto",
+        help="how the networks run (auto: best available, reported)",
+    )
+
+
+def _default_tier() -> str:
+    from engine.device import probe_device
+    from engine.runtime.neural import tier_folder
+
+    gpu = probe_device().device == "cuda" and (tier_folder("gpu") / "warp").is_dir()
+    return "gpu" if gpu else "cpu"
+
+
+def _neural_models(args: argparse.Namespace) -> Any:
+    """The networks to run, or None for the geometric path (asked for, or none shipped)."""
+    from engine.errors import ConfigError
+    from engine.runtime.neural import load_models
+
+    if getattr(args, "no_nets", False):
+        return None
+    tier = args.tier or _default_tier()
+    try:
+        models = load_models(tier, Path(args.models) if args.models else None)
+    except ConfigError as err:
+        if args.models or args.tier:
+            raise
+        log.warning("%s: using the geometric path", err)
+        return None
+    log.info("networks: %s tier from %s", tier, models.folder)
+    return models
+
+
+def _device() -> str:
+    from engine.device import probe_device
+
+    return probe_device().device
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from engine.capture.video_source import open_source
     from engine.portrait import prepare_portrait
@@ -53,7 +99,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     max_frames = args.max_frames
     if driving.isdigit() and max_frames is None:
         max_frames = int(args.seconds * 30)
-    pipeline = Pipeline(portrait)
+    pipeline = Pipeline(
+        portrait, neural=_neural_models(args), device=_device(), backend=args.backend
+    )
     try:
         with open_source(driving, max_frames=max_frames) as source:
             summary = render_video(
@@ -95,35 +143,78 @@ def cmd_bench(args: argparse.Namespace) -> int:
     driving = (
         Path(args.driving) if args.driving else (real if real.exists() else sample_driving_clip())
     )
-    result = run_bench(portrait, driving, args.size, args.driving_size, args.frames)
-    print(format_bench(result, portrait.name, driving.name))
+    from engine.errors import ConfigError
+    from engine.runtime.neural import load_models, untrained_models
+
+    device = _device()
+    tiers = args.tiers.split(",") if args.tiers else ["cpu"] + (["gpu"] if device == "cuda" else [])
+    runs: list[tuple[str, Any]] = [("geometric path", None)]
+    for tier in [] if args.no_nets else tiers:
+        try:
+            models, note = load_models(tier, Path(args.models) if args.models else None), ""
+        except ConfigError:
+            models, note = untrained_models(tier), " (untrained weights: timing only)"
+        runs.append((f"{tier} tier on {device}{note}", models))
+    for label, models in runs:
+        result = run_bench(
+            portrait,
+            driving,
+            args.size,
+            args.driving_size,
+            args.frames,
+            neural=models,
+            device=device,
+            backend=args.backend,
+            label=label,
+        )
+        print(format_bench(result, portrait.name, driving.name) + "\n")
+    if device != "cuda" and not args.tiers:
+        print("GPU tier: needs CUDA; `visage bench --tiers gpu` times it on this CPU.")
     return 0
+
+
+def _eval_methods(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.evaluation.reenactment import GEOMETRIC
+    from engine.runtime.neural import load_models
+
+    methods: dict[str, Any] = {GEOMETRIC: None}
+    if args.no_nets:
+        return methods
+    tiers = [args.tier] if args.tier else ["cpu"] + (["gpu"] if _device() == "cuda" else [])
+    for tier in tiers:
+        methods[f"neural ({tier} tier)"] = load_models(
+            tier, Path(args.models) if args.models else None
+        )
+    return methods
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from engine.evaluation.reenactment import evaluate_clip, format_table
     from engine.paths import shared_faces_dir
+    from engine.training.command import HELD_OUT
 
     folder = Path(args.clips) if args.clips else shared_faces_dir() / "videos"
     clips = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".mp4", ".mov", ".avi"})
+    if args.held_out:
+        clips = [c for c in clips if c.parent.name in HELD_OUT]
     if not clips:
         raise VisageError(f"No video clips found under {folder}.")
     clips = clips[: args.limit] if args.limit else clips
+    methods = _eval_methods(args)
     results = []
     for i, clip in enumerate(clips, 1):
         try:
-            r = evaluate_clip(clip, max_frames=args.max_frames)
+            r = evaluate_clip(clip, max_frames=args.max_frames, methods=methods)
         except VisageError as err:
             log.warning("skipped %s: %s", clip.name, err)
             continue
         results.append(r)
         log.info(
-            "[%d/%d] %s: PSNR %.2f vs %.2f static",
+            "[%d/%d] %s: PSNR %s",
             i,
             len(clips),
             clip.name,
-            r.engine.psnr,
-            r.static.psnr,
+            ", ".join(f"{k} {v.psnr:.2f}" for k, v in r.scores.items()),
         )
     if not results:
         raise VisageError("No clip could be evaluated.")
@@ -194,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pose", type=_strength, default=1.0)
     r.add_argument("--smoothing", type=float, default=0.5)
     r.add_argument("--no-progress", action="store_true")
+    _add_net_options(r)
     r.set_defaults(func=cmd_render)
 
     b = sub.add_parser("bench", help="per-stage timings, FPS and peak memory on a real clip")
@@ -202,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=512, help="square output side")
     b.add_argument("--driving-size", type=int, default=256)
     b.add_argument("--frames", type=int, default=300)
+    b.add_argument("--tiers", help="comma-separated tiers to time (default: cpu, + gpu on CUDA)")
+    _add_net_options(b)
     b.set_defaults(func=cmd_bench)
 
     e = sub.add_parser("eval", help="self-reenactment scores vs. a static baseline")
@@ -209,7 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-frames", type=int, default=150)
     e.add_argument("--limit", type=int, help="evaluate only the first N clips")
     e.add_argument("--json", help="also write per-clip results here")
+    e.add_argument(
+        "--held-out", action="store_true", help="only the identities kept out of training"
+    )
+    _add_net_options(e)
     e.set_defaults(func=cmd_eval)
+
+    t = sub.add_parser("train", help="train the networks on talking-head clips (torchrun ok)")
+    from engine.training.command import add_arguments, cmd_train
+
+    add_arguments(t)
+    t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("doctor", help="report MediaPipe, torch, CUDA, compile and camera backends")
     d.set_defaults(func=cmd_doctor)

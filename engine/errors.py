@@ -29,3 +29,7 @@ class VideoWriteError(VisageError):
 
 class ConfigError(VisageError):
     """An invalid configuration or control value."""
+
+
+class CompileError(VisageError):
+    """A network cannot be compiled with the requested backend (or with any backend)."""

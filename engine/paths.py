@@ -22,8 +22,24 @@ def assets_dir() -> Path:
     return Path(override) if override else _root() / "assets"
 
 
+def models_dir() -> Path:
+    """Shipped network weights: one folder per network (model.safetensors + config.json)."""
+    return assets_dir() / "models"
+
+
 def face_model_path() -> Path:
     return _ENGINE_DIR / "landmarks" / "data" / "face_model.npz"
+
+
+def cache_dir() -> Path:
+    """Per-user cache (compiled engines and the like): $VISAGE_CACHE, else the platform cache."""
+    override = os.environ.get("VISAGE_CACHE")
+    if override:
+        return Path(override)
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "visage" / "cache"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "visage"
 
 
 def portraits_dir() -> Path:

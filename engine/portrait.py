@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from engine.capture.image_file import load_image
 from engine.errors import NoFaceError
-from engine.geometry.mesh import MOUTH_CENTER, support_rings
+from engine.geometry.mesh import mesh_source
 from engine.landmarks.mediapipe_tracker import detect_faces, face_boxes, person_mask
 from engine.landmarks.topology import FaceTopology, load_topology
 from engine.motion.head import FaceShape
@@ -95,7 +95,8 @@ def _fit_output(
     return crop, pts - np.array([x0, y0, 0.0]), notes
 
 
-def _crop_box(points: F64, topo: FaceTopology) -> CropBox:
+def crop_box(points: F64, topo: FaceTopology) -> CropBox:
+    """The square head box of a face: BOX_FACE_RATIO x its size, centred a little above."""
     oval = points[topo.oval, :2]
     face_size = float(max(np.ptp(oval[:, 0]), np.ptp(oval[:, 1])))
     side = max(32, round(face_size * BOX_FACE_RATIO))
@@ -213,12 +214,9 @@ def prepare_portrait(
     notes += fit_notes
     h, w = out_img.shape[:2]
     landmarks = Landmarks(points=pts.astype(np.float32), image_size=(w, h))
-    box = _crop_box(pts, topo)
+    box = crop_box(pts, topo)
     face_grid = box.to_grid(pts[:, :2], grid)
-    mouth = face_grid[topo.lips_inner].mean(axis=0, keepdims=True)
-    rings, follow = support_rings(face_grid, grid, topo, _grid_mask(out_img, box, grid))
-    source_grid = np.concatenate([face_grid, mouth, rings])
-    assert len(source_grid) == MOUTH_CENTER + 1 + len(rings)
+    source_grid, follow = mesh_source(face_grid, grid, topo, _grid_mask(out_img, box, grid))
     return Portrait(
         image=out_img,
         landmarks=landmarks,

@@ -113,18 +113,35 @@ class Controls:
 
 @dataclass(frozen=True)
 class StageTimings:
-    """Milliseconds spent in each stage for one frame (0 where a stage did not run)."""
+    """Milliseconds spent in each stage for one frame (0 where a stage did not run).
+
+    warp_ms: the full-resolution remap (+ mouth fill, or the neural composite).
+    warp_net_ms, fusion_ms, enhance_ms: the networks (neural path only).
+    """
 
     landmarks_ms: float = 0.0
     motion_ms: float = 0.0
     flow_ms: float = 0.0
     warp_ms: float = 0.0
+    warp_net_ms: float = 0.0
+    fusion_ms: float = 0.0
+    enhance_ms: float = 0.0
     paste_ms: float = 0.0
     total_ms: float = 0.0
 
     @staticmethod
     def stage_names() -> tuple[str, ...]:
-        return ("landmarks_ms", "motion_ms", "flow_ms", "warp_ms", "paste_ms", "total_ms")
+        return (
+            "landmarks_ms",
+            "motion_ms",
+            "flow_ms",
+            "warp_ms",
+            "warp_net_ms",
+            "fusion_ms",
+            "enhance_ms",
+            "paste_ms",
+            "total_ms",
+        )
 
 
 @dataclass(frozen=True)

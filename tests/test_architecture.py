@@ -1,4 +1,4 @@
-"""Layering rules: the engine never imports Qt; MediaPipe is imported in one module only."""
+"""Layering rules: no Qt in the engine; MediaPipe, TensorRT and torch.compile each in one place."""
 
 from __future__ import annotations
 
@@ -43,3 +43,30 @@ def test_engine_uses_logging_not_print() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(f"{p}:{node.lineno}")
     assert not offenders
+
+
+def test_compilers_are_used_in_one_place() -> None:
+    """torch_tensorrt is imported, and torch.compile called, only in engine/runtime/compile.py."""
+    home = ENGINE / "runtime" / "compile.py"
+    trt = {p for p in ENGINE.rglob("*.py") if "torch_tensorrt" in _imports(p)}
+    assert trt <= {home}
+    calls = [p for p in ENGINE.rglob("*.py") if "torch.compile(" in p.read_text() and p != home]
+    assert not calls, f"torch.compile outside runtime/compile.py: {calls}"
+
+
+def test_weights_are_never_unpickled_unsafely() -> None:
+    """Every torch.load in the engine passes weights_only=True."""
+    offenders = []
+    for p in ENGINE.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load"):
+                continue
+            if getattr(node.func.value, "id", "") != "torch":  # type: ignore[attr-defined]
+                continue
+            safe = any(
+                k.arg == "weights_only" and getattr(k.value, "value", None) is True
+                for k in node.keywords
+            )
+            if not safe:
+                offenders.append(f"{p}:{node.lineno}")
+    assert not offenders, f"torch.load without weights_only=True: {offenders}"

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.capture.video_source import VideoFileSource
 from engine.portrait import prepare_portrait
+from engine.runtime.neural import NeuralModels
 from engine.runtime.pipeline import Pipeline
 from engine.types import Controls, Frame, StageTimings
 
@@ -25,6 +26,7 @@ class BenchResult:
     """Medians in ms per stage (decode included), FPS from the median total, sustained FPS from
     wall time, peak resident memory in MB."""
 
+    label: str
     frames: int
     output_size: tuple[int, int]
     driving_size: tuple[int, int]
@@ -48,9 +50,16 @@ def run_bench(
     driving_size: int = 256,
     frames: int = 300,
     warmup: int = 20,
+    neural: NeuralModels | None = None,
+    device: str = "cpu",
+    backend: str = "auto",
+    label: str = "geometric",
 ) -> BenchResult:
+    """Time `frames` frames after `warmup` (neural: None for the geometric path)."""
     portrait = prepare_portrait(portrait_path, output_size=(output_size, output_size))
-    pipeline = Pipeline(portrait)
+    pipeline = Pipeline(portrait, neural=neural, device=device, backend=backend)
+    if pipeline.neural is not None:
+        label = f"{label}; {pipeline.neural.backend_summary}"
     controls = Controls()
     timings: list[StageTimings] = []
     decode: list[float] = []
@@ -88,6 +97,7 @@ def run_bench(
     decode_ms = float(np.median(decode))
     total = med["total_ms"] + decode_ms
     return BenchResult(
+        label=label,
         frames=len(timings),
         output_size=(output_size, output_size),
         driving_size=(driving_size, driving_size),
@@ -106,11 +116,16 @@ def format_bench(result: BenchResult, portrait: str, driving: str) -> str:
         ("landmarks (MediaPipe + smoothing)", s.landmarks_ms),
         ("motion (pose + expression)", s.motion_ms),
         ("flow (retarget + mesh raster)", s.flow_ms),
-        ("warp (+ mouth fill)", s.warp_ms),
+        ("warp net", s.warp_net_ms),
+        ("ID-fusion net", s.fusion_ms),
+        ("temporal enhancer", s.enhance_ms),
+        ("full-res remap (+ mouth fill or net residual)", s.warp_ms),
         ("paste-back", s.paste_ms),
         ("end to end", s.total_ms + result.decode_ms),
     ]
     lines = [
+        f"## {result.label}",
+        "",
         f"portrait {portrait} -> {result.output_size[0]}x{result.output_size[1]}, "
         f"driving {driving} at {result.driving_size[0]}x{result.driving_size[1]}, "
         f"{result.frames} frames",

@@ -1,11 +1,14 @@
 """Self-reenactment evaluation: frame 0 of a clip is the portrait, the rest drive it.
 
-Each output frame is compared with the real frame it should reproduce; the static baseline
-shows frame 0 throughout.
+Each output frame is compared with the real frame it should reproduce. Methods are compared
+side by side on the same frames: the static baseline (frame 0 throughout), the geometric
+engine, and the neural tiers. Identity similarity is the cosine between identity descriptors
+(engine.models.identity) of the output and of the portrait, every ID_EVERY-th frame.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,11 +21,18 @@ from engine.errors import VisageError
 from engine.evaluation.metrics import correlation, landmark_error, psnr, ssim
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import eye_opening, mouth_opening
+from engine.models.embedding import identity_embedding
+from engine.models.identity import IdentityEncoder, load_identity_encoder
 from engine.portrait import prepare_portrait
+from engine.runtime.neural import NeuralModels
 from engine.runtime.pipeline import Pipeline
-from engine.types import Controls
+from engine.types import Controls, Frame, ImageArray, Landmarks
 
 log = logging.getLogger(__name__)
+
+STATIC = "static portrait"
+GEOMETRIC = "geometric engine"
+ID_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -34,30 +44,95 @@ class Scores:
     lmk_err: float
     mouth_corr: float
     eye_corr: float
+    id_sim: float
 
 
 @dataclass(frozen=True)
 class ClipResult:
+    """scores: method name -> Scores, in the order the methods were given (static first)."""
+
     clip: str
     frames: int
-    engine: Scores
-    static: Scores
+    scores: dict[str, Scores]
+
+    @property
+    def engine(self) -> Scores:
+        return self.scores[GEOMETRIC]
+
+    @property
+    def static(self) -> Scores:
+        return self.scores[STATIC]
 
 
-def _scores(
-    psnrs: list[float],
-    ssims: list[float],
-    errs: list[float],
-    mouth: tuple[list[float], list[float]],
-    eyes: tuple[list[float], list[float]],
+@dataclass
+class _Track:
+    """Per-frame measurements of one method on one clip."""
+
+    psnr: list[float]
+    ssim: list[float]
+    err: list[float]
+    mouth: list[float]
+    eye: list[float]
+    mouth_true: list[float]
+    eye_true: list[float]
+    ids: list[float]
+
+    @staticmethod
+    def new() -> _Track:
+        return _Track([], [], [], [], [], [], [], [])
+
+    def scores(self) -> Scores:
+        return Scores(
+            psnr=float(np.mean(self.psnr)),
+            ssim=float(np.mean(self.ssim)),
+            lmk_err=float(np.mean(self.err)) if self.err else float("nan"),
+            mouth_corr=correlation(self.mouth_true, self.mouth)
+            if len(self.mouth) >= 3
+            else float("nan"),
+            eye_corr=correlation(self.eye_true, self.eye) if len(self.eye) >= 3 else float("nan"),
+            id_sim=float(np.mean(self.ids)) if self.ids else float("nan"),
+        )
+
+
+def _truth(frames: list[Frame]) -> list[np.ndarray | None]:
+    with FaceTracker() as tracker:
+        out = []
+        for f in frames:
+            lm = tracker.track(f.image)
+            out.append(None if lm is None else lm.points)
+        return out
+
+
+def _score_outputs(
+    outputs: list[ImageArray],
+    frames: list[Frame],
+    truth: list[np.ndarray | None],
+    ref_id: np.ndarray,
+    encoder: IdentityEncoder,
+    fixed: np.ndarray | None = None,
 ) -> Scores:
-    return Scores(
-        psnr=float(np.mean(psnrs)),
-        ssim=float(np.mean(ssims)),
-        lmk_err=float(np.mean(errs)) if errs else float("nan"),
-        mouth_corr=correlation(*mouth) if len(mouth[0]) >= 3 else float("nan"),
-        eye_corr=correlation(*eyes) if len(eyes[0]) >= 3 else float("nan"),
-    )
+    """fixed: the outputs' landmarks when known exactly (the static baseline), else tracked."""
+    track = _Track.new()
+    with FaceTracker() as tracker:
+        for i, (out, frame, lt) in enumerate(zip(outputs, frames, truth, strict=True)):
+            track.psnr.append(psnr(out, frame.image))
+            track.ssim.append(ssim(out, frame.image))
+            lo = fixed if fixed is not None else _points(tracker.track(out))
+            if lt is None or lo is None:
+                continue
+            track.err.append(landmark_error(lo, lt))
+            track.mouth_true.append(mouth_opening(lt))
+            track.mouth.append(mouth_opening(lo))
+            track.eye_true.append(eye_opening(lt))
+            track.eye.append(eye_opening(lo))
+            if i % ID_EVERY == 0:
+                emb = identity_embedding(encoder, [out], [lo])
+                track.ids.append(float(np.dot(emb, ref_id)))
+    return track.scores()
+
+
+def _points(landmarks: Landmarks | None) -> np.ndarray | None:
+    return None if landmarks is None else landmarks.points
 
 
 def evaluate_clip(
@@ -65,9 +140,14 @@ def evaluate_clip(
     max_frames: int = 150,
     controls: Controls | None = None,
     config: EngineConfig | None = None,
+    methods: dict[str, NeuralModels | None] | None = None,
 ) -> ClipResult:
-    """Score the engine and the static baseline on one clip (raises VisageError if unusable)."""
+    """Score the static baseline and each method (None = geometric path) on one clip.
+
+    Raises VisageError when the clip is unusable (too short, no face in frame 0).
+    """
     controls = controls or Controls()
+    methods = methods if methods is not None else {GEOMETRIC: None}
     with VideoFileSource(clip, max_frames=max_frames + 1) as source:
         frames = list(source)
     if len(frames) < 4:
@@ -77,72 +157,63 @@ def evaluate_clip(
     portrait = prepare_portrait(
         first, output_size=(w, h), grid=(config or EngineConfig()).grid, name=clip.name
     )
-    pipeline = Pipeline(portrait, config)
-    truth_tracker, out_tracker = FaceTracker(), FaceTracker()
-    try:
-        if pipeline.neutral_from(frames[0]) is None:
-            raise VisageError(f"{clip.name}: no face tracked in frame 0")
-        truth_tracker.track(first)
-        static_lm = portrait.landmarks.points
-        e_psnr, e_ssim, e_err, s_psnr, s_ssim, s_err = [], [], [], [], [], []
-        mouth_t, mouth_e, eye_t, eye_e = [], [], [], []
-        for frame in frames[1:]:
-            out = pipeline.process(frame, controls).image
-            truth = frame.image
-            e_psnr.append(psnr(out, truth))
-            e_ssim.append(ssim(out, truth))
-            s_psnr.append(psnr(first, truth))
-            s_ssim.append(ssim(first, truth))
-            lt = truth_tracker.track(truth)
-            lo = out_tracker.track(out)
-            if lt is None or lo is None:
-                continue
-            e_err.append(landmark_error(lo.points, lt.points))
-            s_err.append(landmark_error(static_lm, lt.points))
-            mouth_t.append(mouth_opening(lt.points))
-            mouth_e.append(mouth_opening(lo.points))
-            eye_t.append(eye_opening(lt.points))
-            eye_e.append(eye_opening(lo.points))
-    finally:
-        pipeline.close()
-        truth_tracker.close()
-        out_tracker.close()
-    const_mouth = [mouth_opening(static_lm)] * len(mouth_t)
-    const_eye = [eye_opening(static_lm)] * len(eye_t)
-    return ClipResult(
-        clip=clip.name,
-        frames=len(frames) - 1,
-        engine=_scores(e_psnr, e_ssim, e_err, (mouth_t, mouth_e), (eye_t, eye_e)),
-        static=_scores(s_psnr, s_ssim, s_err, (mouth_t, const_mouth), (eye_t, const_eye)),
-    )
+    encoder = load_identity_encoder()
+    ref_id = identity_embedding(encoder, [portrait.image], [portrait.landmarks.points])
+    driving = frames[1:]
+    truth = _truth(driving)
+    static_out = [portrait.image] * len(driving)
+    fixed = portrait.landmarks.points
+    scores = {STATIC: _score_outputs(static_out, driving, truth, ref_id, encoder, fixed)}
+    for name, models in methods.items():
+        pipeline = Pipeline(portrait, config, neural=models)
+        try:
+            if pipeline.neutral_from(frames[0]) is None:
+                raise VisageError(f"{clip.name}: no face tracked in frame 0")
+            outputs = [pipeline.process(f, controls).image for f in driving]
+        finally:
+            pipeline.close()
+        scores[name] = _score_outputs(outputs, driving, truth, ref_id, encoder)
+    return ClipResult(clip=clip.name, frames=len(driving), scores=scores)
 
 
-def mean_scores(results: list[ClipResult], which: str) -> Scores:
-    """Mean over clips of the 'engine' or 'static' scores (NaNs ignored)."""
-    rows = [getattr(r, which) for r in results]
+def mean_scores(results: list[ClipResult], method: str) -> Scores:
+    """Mean over clips of one method's scores (NaNs ignored)."""
+    rows = [r.scores[method] for r in results]
     return Scores(
         **{f.name: float(np.nanmean([getattr(s, f.name) for s in rows])) for f in fields(Scores)}
     )
 
 
+def _better(metric: str, a: float, b: float) -> bool:
+    return a < b if metric == "lmk_err" else a > b
+
+
 def format_table(results: list[ClipResult]) -> str:
-    """A markdown table: engine vs static means, and on how many clips the engine wins."""
-    eng, sta = mean_scores(results, "engine"), mean_scores(results, "static")
+    """A markdown table of every method's means, and per-clip win counts of each method over
+    the one before it (static < geometric < neural tiers)."""
+    methods = list(results[0].scores)
     lines = [
         f"clips: {len(results)}, frames scored: {sum(r.frames for r in results)}",
         "",
-        "| method | PSNR dB ↑ | SSIM ↑ | landmark err (IOD) ↓ | mouth corr ↑ | eye corr ↑ |",
-        "|---|---|---|---|---|---|",
+        "| method | PSNR dB ↑ | SSIM ↑ | landmark err (IOD) ↓ | mouth corr ↑ | eye corr ↑ "
+        "| identity sim ↑ |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, s in (("geometric engine", eng), ("static portrait", sta)):
+    for name in methods:
+        s = mean_scores(results, name)
         lines.append(
             f"| {name} | {s.psnr:.2f} | {s.ssim:.4f} | {s.lmk_err:.4f} | "
-            f"{s.mouth_corr:.3f} | {s.eye_corr:.3f} |"
+            f"{s.mouth_corr:.3f} | {s.eye_corr:.3f} | {s.id_sim:.3f} |"
         )
-    wins = []
-    for f in fields(Scores):
-        better = (lambda e, s: e < s) if f.name == "lmk_err" else (lambda e, s: e > s)
-        n = sum(better(getattr(r.engine, f.name), getattr(r.static, f.name)) for r in results)
-        wins.append(f"{f.name} {n}/{len(results)}")
-    lines += ["", "engine better than static on: " + ", ".join(wins)]
+    for prev, cur in itertools.pairwise(methods):
+        wins = []
+        for f in fields(Scores):
+            if prev == STATIC and f.name == "id_sim":
+                continue  # the static portrait is the reference itself
+            n = sum(
+                _better(f.name, getattr(r.scores[cur], f.name), getattr(r.scores[prev], f.name))
+                for r in results
+            )
+            wins.append(f"{f.name} {n}/{len(results)}")
+        lines += ["", f"{cur} better than {prev} on: " + ", ".join(wins)]
     return "\n".join(lines)

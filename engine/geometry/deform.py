@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from engine.geometry.flow import backward_map
 from engine.geometry.mesh import MOUTH_CENTER, RING_START, WarpMesh
 from engine.landmarks.topology import IRIS_CENTER_A, IRIS_CENTER_B, FaceTopology
 
@@ -65,3 +66,21 @@ def draw_order(mesh: WarpMesh, depth: F64) -> I32:
     """
     tri_depth = depth[mesh.face].mean(axis=1)
     return np.concatenate([mesh.back, mesh.face[np.argsort(-tri_depth, kind="stable")]])
+
+
+def mesh_backward_map(
+    source: F64,
+    follow: F64,
+    target: npt.NDArray[np.floating],
+    mesh: WarpMesh,
+    topo: FaceTopology,
+    size: int,
+) -> npt.NDArray[np.float32]:
+    """The geometric warp of one frame: (size, size, 2) float32 source pixel per target pixel.
+
+    source: (V, 2) warp-mesh vertices of the portrait (engine.geometry.mesh.mesh_source).
+    follow: (R*36,) support follow weights. target: (478, 3) target landmarks, same square.
+    """
+    dst = target_grid_vertices(source, follow, target[:, :2].astype(np.float64), topo)
+    tris = draw_order(mesh, target[:, 2].astype(np.float64))
+    return backward_map(source, dst, tris, size)

@@ -114,3 +114,18 @@ def support_rings(
         ij = np.clip(np.round(pts).astype(int), 0, int(size) - 1)
         weights = weights * person[ij[:, 1], ij[:, 0]]
     return pts, weights
+
+
+def mesh_source(
+    face_xy: F64, size: int, topo: FaceTopology, person: npt.NDArray[np.float32] | None = None
+) -> tuple[F64, F64]:
+    """All warp-mesh vertices of a source face and the support points' follow weights.
+
+    face_xy: (478, 2) landmarks in the square crop of side `size`.
+    Returns (vertices (V, 2): face points, mouth centre, support rings; follow (R*36,)).
+    """
+    mouth = face_xy[topo.lips_inner].mean(axis=0, keepdims=True)
+    rings, follow = support_rings(face_xy, size, topo, person)
+    vertices = np.concatenate([face_xy, mouth, rings])
+    assert len(vertices) == MOUTH_CENTER + 1 + len(rings)
+    return vertices, follow

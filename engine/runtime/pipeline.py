@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.config import EngineConfig
-from engine.geometry.deform import draw_order, target_grid_vertices
-from engine.geometry.flow import backward_map
+from engine.errors import ConfigError
+from engine.geometry.deform import mesh_backward_map
 from engine.geometry.mesh import warp_mesh
 from engine.geometry.mouth import paint_mouth_interior, reveal_amount
 from engine.geometry.paste import clip_region, feather_mask, paste
@@ -25,10 +25,12 @@ from engine.geometry.warp import region_map, remap
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.smoothing import LandmarkSmoother
 from engine.landmarks.topology import inter_ocular, load_topology
+from engine.models.tiers import CROP
 from engine.motion.decompose import MotionEstimator
 from engine.motion.presence import PresenceGate
 from engine.motion.retarget import retarget
 from engine.portrait import Portrait
+from engine.runtime.neural import NeuralModels, NeuralRenderer
 from engine.types import Controls, Frame, ImageArray, Landmarks, Motion, OutputFrame, StageTimings
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,24 @@ class Rendered:
     flow_ms: float
     warp_ms: float
     paste_ms: float
+    warp_net_ms: float = 0.0
+    fusion_ms: float = 0.0
+    enhance_ms: float = 0.0
 
 
 class Pipeline:
     """Animates one portrait from a stream of driving frames. Not thread-safe: one owner thread."""
 
-    def __init__(self, portrait: Portrait, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        portrait: Portrait,
+        config: EngineConfig | None = None,
+        neural: NeuralModels | None = None,
+        device: str = "cpu",
+        backend: str = "auto",
+    ) -> None:
+        """neural: the networks to run (None: the geometric path). device/backend: where and
+        how they run (engine.runtime.compile picks and reports the backend)."""
         self.portrait = portrait
         self.config = config or EngineConfig()
         self._topo = load_topology()
@@ -65,6 +79,11 @@ class Pipeline:
         self._region = clip_region(box.x0, box.y0, box.size, w, h)
         self._mask = feather_mask(box.size, max(1, round(self.config.feather * box.size)))
         self.last_landmarks: Landmarks | None = None
+        self.neural: NeuralRenderer | None = None
+        if neural is not None:
+            if self.config.grid != CROP:
+                raise ConfigError(f"the networks need grid={CROP}, got {self.config.grid}")
+            self.neural = NeuralRenderer(portrait, neural, self._region, device, backend)
 
     # -- driving ------------------------------------------------------------------------------
     def calibrate(self) -> None:
@@ -125,6 +144,9 @@ class Pipeline:
             motion_ms=(t2 - t1) * 1000,
             flow_ms=out.flow_ms,
             warp_ms=out.warp_ms,
+            warp_net_ms=out.warp_net_ms,
+            fusion_ms=out.fusion_ms,
+            enhance_ms=out.enhance_ms,
             paste_ms=out.paste_ms,
             total_ms=total,
         )
@@ -145,15 +167,21 @@ class Pipeline:
         p = self.portrait
         t0 = time.perf_counter()
         target = self.target_landmarks(motion, controls)
-        target_grid = p.box.to_grid(target[:, :2], p.grid)
-        dst = target_grid_vertices(p.source_grid, p.follow, target_grid, self._topo)
-        tris = draw_order(self._mesh, target[:, 2])
-        grid_map = backward_map(p.source_grid, dst, tris, p.grid)
+        target_grid = np.concatenate([p.box.to_grid(target[:, :2], p.grid), target[:, 2:]], 1)
+        grid_map = mesh_backward_map(
+            p.source_grid, p.follow, target_grid, self._mesh, self._topo, p.grid
+        )
         t1 = time.perf_counter()
-        map_x, map_y = region_map(grid_map, p.box.x0, p.box.y0, p.box.size, self._region)
-        warped = remap(p.image, map_x, map_y)
-        if self.config.mouth_fill:
-            self._fill_mouth(warped, target)
+        nets = (0.0, 0.0, 0.0)
+        if self.neural is not None:
+            frame = self.neural.render(grid_map, target_grid)
+            warped = frame.region
+            nets = (frame.warp_ms, frame.fusion_ms, frame.enhance_ms)
+        else:
+            map_x, map_y = region_map(grid_map, p.box.x0, p.box.y0, p.box.size, self._region)
+            warped = remap(p.image, map_x, map_y)
+            if self.config.mouth_fill:
+                self._fill_mouth(warped, target)
         t2 = time.perf_counter()
         image = p.image.copy()
         paste(image, warped, self._region, (p.box.x0, p.box.y0), self._mask)
@@ -162,8 +190,11 @@ class Pipeline:
             image=image,
             target=target,
             flow_ms=(t1 - t0) * 1000,
-            warp_ms=(t2 - t1) * 1000,
+            warp_ms=(t2 - t1) * 1000 - sum(nets),
             paste_ms=(t3 - t2) * 1000,
+            warp_net_ms=nets[0],
+            fusion_ms=nets[1],
+            enhance_ms=nets[2],
         )
 
     def _fill_mouth(self, warped: ImageArray, target: F64) -> None:

@@ -1,0 +1,109 @@
+"""`visage train`: cache the clips, then train one stage (also under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from engine.errors import VisageError
+from engine.paths import cache_dir, shared_faces_dir
+
+log = logging.getLogger(__name__)
+
+# Identities kept out of training for validation (visage eval --held-out uses them).
+HELD_OUT = frozenset(
+    {"amy_klobuchar", "ted_lieu", "lp_d10_woman_makeup", "jackie_chan", "mead_W009"}
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", choices=("warp", "joint", "enhancer"), default="warp")
+    p.add_argument("--tier", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--out", required=True, help="checkpoint folder (resumed when it exists)")
+    p.add_argument("--init", help="folder with the previous stage's networks")
+    p.add_argument("--videos", help="talking-head clips: videos/<identity>/*.mp4")
+    p.add_argument("--cache", help="landmark/crop cache folder")
+    p.add_argument("--max-frames", type=int, default=150, help="frames cached per clip")
+    p.add_argument("--perceptual", choices=("alex", "vgg16"), default="alex")
+    p.add_argument(
+        "--perceptual-scales",
+        default="1,0.5",
+        help="image scales of the perceptual pyramid (0.5,0.25 is 4x cheaper on a CPU)",
+    )
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
+    p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--save-every", type=int, default=200)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from engine.models.identity import load_identity_encoder
+    from engine.training.clips import cache_clips, load_clip
+    from engine.training.identities import clip_identities
+    from engine.training.trainer import TrainConfig, run, world
+
+    cfg = TrainConfig(
+        tier=args.tier,
+        stage=args.stage,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        perceptual=args.perceptual,
+        perceptual_scales=tuple(float(v) for v in args.perceptual_scales.split(",")),
+        log_every=args.log_every,
+        save_every=args.save_every,
+    )
+    videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
+    if not videos.is_dir():
+        raise VisageError(f"no training clips at {videos}; pass --videos DIR (DIR/<person>/*.mp4)")
+    cache = Path(args.cache) if args.cache else cache_dir() / "train"
+    rank, size = world()
+    marker = cache / ".ready"
+    if rank == 0:
+        marker.unlink(missing_ok=True)
+        cache_clips(videos, cache, args.max_frames, HELD_OUT)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    elif size > 1:
+        _wait_for(marker)
+    paths = sorted(cache.glob("*.npz"))
+    clips = [load_clip(p) for p in paths if p.name.split("__")[0] not in HELD_OUT]
+    if not clips:
+        raise VisageError(f"no usable clips cached in {cache}")
+    idents = clip_identities(clips, load_identity_encoder())
+    log.info(
+        "training %s/%s on %d clips of %d people",
+        cfg.tier,
+        cfg.stage,
+        len(clips),
+        len({c.identity for c in clips}),
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last = run(
+        cfg,
+        clips,
+        idents,
+        out,
+        init=Path(args.init) if args.init else None,
+        resume=not args.fresh,
+        device=args.device,
+    )
+    if rank == 0:
+        log.info("done: %s", " ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    return 0
+
+
+def _wait_for(marker: Path, timeout_s: float = 3600.0) -> None:
+    """Other ranks wait for rank 0's clip cache (a file barrier: no process group yet)."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    while not marker.exists():
+        if time.monotonic() > end:
+            raise VisageError(f"timed out waiting for the clip cache ({marker.parent})")
+        time.sleep(0.2)

@@ -1,0 +1,45 @@
+"""Loss terms that need the face: eye/mouth region masks and the identity-cosine loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.geometry.drawing import EYES_CHANNEL, MOUTH_CHANNEL
+from engine.landmarks.align import chip_grid, chip_transform
+from engine.models.identity import load_identity_encoder
+from engine.training.pairs import Batch
+
+REGION_DILATE = 6  # pixels at 256²
+
+
+def region_masks(tmap: torch.Tensor, dilate: int = REGION_DILATE) -> torch.Tensor:
+    """(B, 5, S, S) landmark maps -> (B, 1, S, S) mask of the eyes and mouth, grown by `dilate`."""
+    regions = tmap[:, MOUTH_CHANNEL : EYES_CHANNEL + 1]
+    k = 2 * dilate + 1
+    return F.max_pool2d(regions, k, stride=1, padding=dilate).amax(dim=1, keepdim=True)
+
+
+class IdentityLoss:
+    """1 - cosine between the identity descriptor of the output (aligned from the driving
+    landmarks, differentiably) and that of the real driving frame. The encoder is frozen."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.encoder = load_identity_encoder(str(device)).eval().requires_grad_(False)
+        self.size = self.encoder.config.input_size
+
+    def chips(self, images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S), points (B, 478, 3) crop px -> (B, 3, 150, 150) aligned chips."""
+        affines = np.stack([chip_transform(p, self.size) for p in points.detach().cpu().numpy()])
+        a = torch.from_numpy(affines).to(images)
+        grid = chip_grid(a, (images.shape[-2], images.shape[-1]), self.size)
+        return F.grid_sample(
+            images, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+
+    def __call__(self, image: torch.Tensor, b: Batch) -> torch.Tensor:
+        pred = self.encoder(self.chips(image, b.target_points))
+        with torch.no_grad():
+            real = self.encoder(self.chips(b.driving, b.target_points))
+        return (1 - F.cosine_similarity(pred, real, dim=1)).mean()

@@ -1,0 +1,149 @@
+"""(source, driving) pairs from cached clips, as tensors the networks take.
+
+Both frames of a pair come from the same clip, so the driving frame is the ground truth of the
+reenactment. The geometric flow is the engine's own (engine.geometry), so the networks learn
+exactly the residual the app will ask of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from engine.geometry.deform import mesh_backward_map
+from engine.geometry.drawing import landmark_maps
+from engine.geometry.mesh import WarpMesh, mesh_source, warp_mesh
+from engine.landmarks.topology import FaceTopology, load_topology
+from engine.training.clips import ClipData
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """B pairs at crop side S. Images float32 in [0, 1].
+
+    source, driving: (B, 3, S, S). grid: (B, S, S, 2) geometric backward flow in [-1, 1].
+    smap, tmap: (B, 5, S, S) landmark maps of source and driving. ident: (B, D) identity
+    embedding of the source's person. target_points: (B, 478, 3) driving landmarks (crop px).
+    source_hr, driving_hr: (B, 3, 2S, 2S) when every clip in the batch has 2S crops, else None.
+    """
+
+    source: torch.Tensor
+    driving: torch.Tensor
+    grid: torch.Tensor
+    smap: torch.Tensor
+    tmap: torch.Tensor
+    ident: torch.Tensor
+    target_points: torch.Tensor
+    source_hr: torch.Tensor | None = None
+    driving_hr: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return Batch(
+            **{k: move(getattr(self, k)) for k in self.__dataclass_fields__}  # type: ignore[arg-type]
+        )
+
+
+def pixel_to_unit(map_xy: F32, size: int) -> F32:
+    """Pixel-centre coordinates in a square of side `size` -> grid_sample's [-1, 1]."""
+    return ((map_xy + 0.5) * (2.0 / size) - 1.0).astype(np.float32)
+
+
+def image_tensor(images: npt.NDArray[np.uint8]) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def maps_tensor(maps: list[F32]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(maps)).permute(0, 3, 1, 2).contiguous()  # B,5,S,S
+
+
+class PairSampler:
+    """Draws random same-clip pairs. idents: clip name -> (D,) identity embedding."""
+
+    def __init__(
+        self,
+        clips: list[ClipData],
+        idents: dict[str, F32],
+        seed: int = 0,
+        need_hr: bool = False,
+    ) -> None:
+        self.clips = [c for c in clips if len(c.valid_indices) >= 2]
+        if need_hr:
+            self.clips = [c for c in self.clips if c.crops_hr is not None]
+        if not self.clips:
+            raise ValueError("no usable clips (each needs 2+ tracked frames)")
+        self.idents = idents
+        self.rng = np.random.default_rng(seed)
+        self.topo: FaceTopology = load_topology()
+        self.mesh: WarpMesh = warp_mesh()
+        self._sources: dict[tuple[str, int], tuple[npt.NDArray[np.float64], ...]] = {}
+
+    def _source(self, clip: ClipData, i: int) -> tuple[npt.NDArray[np.float64], ...]:
+        key = (clip.name, i)
+        if key not in self._sources:
+            size = clip.crops.shape[1]
+            pts = clip.points[i, :, :2].astype(np.float64)
+            self._sources[key] = mesh_source(pts, size, self.topo, clip.person)
+        return self._sources[key]
+
+    def pair_arrays(self, clip: ClipData, s: int, d: int) -> tuple[F32, F32, F32]:
+        """(grid (S, S, 2) in [-1, 1], smap, tmap (S, S, 5)) for frames s -> d of a clip."""
+        size = clip.crops.shape[1]
+        vertices, follow = self._source(clip, s)
+        gmap = mesh_backward_map(vertices, follow, clip.points[d], self.mesh, self.topo, size)
+        smap = landmark_maps(clip.points[s], size)
+        tmap = landmark_maps(clip.points[d], size)
+        return pixel_to_unit(gmap, size), smap, tmap
+
+    def pick(self) -> tuple[ClipData, int, int]:
+        clip = self.clips[self.rng.integers(len(self.clips))]
+        s, d = self.rng.choice(clip.valid_indices, 2, replace=False)
+        return clip, int(s), int(d)
+
+    def sample(self, batch: int) -> Batch:
+        picks = [self.pick() for _ in range(batch)]
+        return self.collate(picks)
+
+    def collate(self, picks: list[tuple[ClipData, int, int]]) -> Batch:
+        grids, smaps, tmaps = [], [], []
+        for clip, s, d in picks:
+            g, sm, tm = self.pair_arrays(clip, s, d)
+            grids.append(g)
+            smaps.append(sm)
+            tmaps.append(tm)
+        has_hr = all(c.crops_hr is not None for c, _, _ in picks) and bool(picks)
+        size = self.clips[0].crops.shape[1]
+
+        def hr(which: int) -> torch.Tensor | None:
+            if not has_hr:
+                return None
+            return image_tensor(np.stack([c.crops_hr[p[which]] for c, *p in picks]))  # type: ignore[index]
+
+        d_ident = len(next(iter(self.idents.values()))) if self.idents else 128
+        return Batch(
+            source=image_tensor(
+                np.stack([c.crops[s] for c, s, _ in picks]).reshape(-1, size, size, 3)
+            ),
+            driving=image_tensor(
+                np.stack([c.crops[d] for c, _, d in picks]).reshape(-1, size, size, 3)
+            ),
+            grid=torch.from_numpy(np.stack(grids).reshape(-1, size, size, 2)),
+            smap=maps_tensor(smaps) if picks else torch.zeros(0, 5, size, size),
+            tmap=maps_tensor(tmaps) if picks else torch.zeros(0, 5, size, size),
+            ident=torch.from_numpy(
+                np.stack([self.idents[c.name] for c, _, _ in picks]).reshape(-1, d_ident)
+            ).float(),
+            target_points=torch.from_numpy(
+                np.stack([c.points[d] for c, _, d in picks]).reshape(-1, 478, 3)
+            ),
+            source_hr=hr(0),
+            driving_hr=hr(1),
+        )
