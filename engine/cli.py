@@ -204,7 +204,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = []
     for i, clip in enumerate(clips, 1):
         try:
-            r = evaluate_clip(clip, max_frames=args.max_frames, methods=methods)
+            r = evaluate_clip(
+                clip,
+                max_frames=args.max_frames,
+                methods=methods,
+                device=_device(),
+                backend=args.backend,
+            )
         except VisageError as err:
             log.warning("skipped %s: %s", clip.name, err)
             continue

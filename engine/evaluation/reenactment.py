@@ -141,6 +141,8 @@ def evaluate_clip(
     controls: Controls | None = None,
     config: EngineConfig | None = None,
     methods: dict[str, NeuralModels | None] | None = None,
+    device: str = "cpu",
+    backend: str = "auto",
 ) -> ClipResult:
     """Score the static baseline and each method (None = geometric path) on one clip.
 
@@ -165,7 +167,7 @@ def evaluate_clip(
     fixed = portrait.landmarks.points
     scores = {STATIC: _score_outputs(static_out, driving, truth, ref_id, encoder, fixed)}
     for name, models in methods.items():
-        pipeline = Pipeline(portrait, config, neural=models)
+        pipeline = Pipeline(portrait, config, neural=models, device=device, backend=backend)
         try:
             if pipeline.neutral_from(frames[0]) is None:
                 raise VisageError(f"{clip.name}: no face tracked in frame 0")

@@ -162,6 +162,13 @@ class NeuralRenderer:
     ) -> None:
         self.portrait, self.models, self.region = portrait, models, region
         self.device = torch.device(device)
+        log.info(
+            "preparing the %s-tier networks on %s (%s; a first compile can take a minute, "
+            "later starts reuse the cache)",
+            models.tier,
+            device,
+            backend,
+        )
         p, s = portrait, CROP
         points = to_crop(p.landmarks.points.astype(np.float64), p.box, s)
         with torch.inference_mode():

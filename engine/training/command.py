@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="1,0.5",
         help="image scales of the perceptual pyramid (0.5,0.25 is 4x cheaper on a CPU)",
     )
+    p.add_argument("--w-gan", type=float, default=0.05, help="adversarial loss weight")
+    p.add_argument("--w-fm", type=float, default=1.0, help="feature-matching loss weight")
+    p.add_argument("--w-identity", type=float, default=0.5, help="identity-cosine loss weight")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--log-every", type=int, default=20)
@@ -54,6 +57,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         perceptual=args.perceptual,
         perceptual_scales=tuple(float(v) for v in args.perceptual_scales.split(",")),
+        w_gan=args.w_gan,
+        w_fm=args.w_fm,
+        w_identity=args.w_identity,
         log_every=args.log_every,
         save_every=args.save_every,
     )

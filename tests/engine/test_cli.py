@@ -239,3 +239,42 @@ def test_render_keeps_the_driver_audio(tmp_path: Path, capsys: pytest.CaptureFix
     assert (info.width, info.height) == (128, 128)
     assert info.fps == Fraction(25)
     assert len(_frames(out)) == 50
+
+
+def test_render_with_missing_network_folder_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["render", "--portrait", str(GRACE), "--driving", str(SAMPLE), "--max-frames", "3"]
+    argv += ["--out", str(tmp_path / "o.mp4"), "--models", str(tmp_path / "nowhere")]
+    message = _one_line_error(argv, caplog, capsys)
+    assert "no trained cpu-tier networks" in message and "--no-nets" in message
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_render_uses_the_networks_unless_told_not_to(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With trained networks in --models the render runs them (and says which); --no-nets gives
+    the geometric path. Both render faces; the two differ only where the networks act."""
+    from engine.models.store import save_model
+    from engine.runtime.neural import untrained_models
+
+    models = untrained_models("cpu")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    torch.nn.init.normal_(models.fusion.head.weight, std=2e-2)  # a visible residual
+    save_model(models.warp, tmp_path / "nets" / "warp")
+    save_model(models.fusion, tmp_path / "nets" / "fusion")
+    base = ["render", "--portrait", str(GRACE), "--driving", str(SAMPLE), "--max-frames", "6"]
+    base += ["--size", "256x256", "--no-progress", "--backend", "eager"]
+    with caplog.at_level(logging.INFO):
+        assert (
+            main([*base, "--models", str(tmp_path / "nets"), "--out", str(tmp_path / "n.mp4")]) == 0
+        )
+    assert "networks: cpu tier" in caplog.text
+    assert main([*base, "--no-nets", "--out", str(tmp_path / "g.mp4")]) == 0
+    neural, geometric = _frames(tmp_path / "n.mp4"), _frames(tmp_path / "g.mp4")
+    assert len(neural) == len(geometric) == 6
+    assert len(detect_faces(neural[3])) == 1
+    diff = np.abs(neural[3].astype(int) - geometric[3].astype(int)).mean()
+    assert 0.5 < diff < 40
