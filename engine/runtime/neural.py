@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,9 +218,16 @@ class NeuralRenderer:
         if self.history is not None:
             self.history.reset()
 
-    def render(self, grid_map: F32, target: npt.NDArray[np.floating]) -> NeuralFrame:
+    def render(
+        self,
+        grid_map: F32,
+        target: npt.NDArray[np.floating],
+        paint: Callable[[ImageArray], None] | None = None,
+    ) -> NeuralFrame:
         """grid_map: (S, S, 2) geometric backward map in grid pixels; target: (478, 3) target
-        landmarks in grid pixels. Returns the head region at output resolution."""
+        landmarks in grid pixels. paint: draws into the remapped region (in place) before the
+        networks' residual is added (the geometric mouth interior). Returns the head region at
+        output resolution."""
         s = CROP
         t0 = time.perf_counter()
         grid = torch.from_numpy((grid_map + 0.5) * (2.0 / s) - 1.0)[None].to(self.device)
@@ -234,7 +242,7 @@ class NeuralRenderer:
             out, residual = self.enhance_graph(fused, warped, self.source_hr, final, history)
             self.history.push(out)
         t3 = time.perf_counter()
-        region = self._composite(final[0].cpu().numpy(), residual[0].cpu().numpy())
+        region = self._composite(final[0].cpu().numpy(), residual[0].cpu().numpy(), paint)
         t4 = time.perf_counter()
         return NeuralFrame(
             region=region,
@@ -244,12 +252,16 @@ class NeuralRenderer:
             composite_ms=(t4 - t3) * 1000,
         )
 
-    def _composite(self, grid: F32, residual: F32) -> ImageArray:
+    def _composite(
+        self, grid: F32, residual: F32, paint: Callable[[ImageArray], None] | None
+    ) -> ImageArray:
         """Full-resolution remap through the final flow + the upsampled residual (3, R, R)."""
         p, s = self.portrait, CROP
         map_px = ((grid + 1.0) * (s / 2.0) - 0.5).astype(np.float32)  # (S,S,2) grid pixels
         map_x, map_y = region_map(map_px, p.box.x0, p.box.y0, p.box.size, self.region)
         base = remap(p.image, map_x, map_y)
+        if paint is not None:
+            paint(base)
         res = cv2.resize(
             np.ascontiguousarray(residual.transpose(1, 2, 0)) * 255.0,
             (p.box.size, p.box.size),

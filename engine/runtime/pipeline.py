@@ -174,7 +174,8 @@ class Pipeline:
         t1 = time.perf_counter()
         nets = (0.0, 0.0, 0.0)
         if self.neural is not None:
-            frame = self.neural.render(grid_map, target_grid)
+            paint = (lambda img: self._fill_mouth(img, target)) if self.config.mouth_fill else None
+            frame = self.neural.render(grid_map, target_grid, paint)
             warped = frame.region
             nets = (frame.warp_ms, frame.fusion_ms, frame.enhance_ms)
         else:

@@ -107,3 +107,42 @@ def test_self_reenactment_beats_the_static_portrait() -> None:
     assert result.engine.ssim > result.static.ssim
     assert result.engine.lmk_err < 0.06 < result.static.lmk_err
     assert result.engine.mouth_corr > 0.7 and result.static.mouth_corr == 0.0
+
+
+def test_untrained_networks_reproduce_the_geometric_path_with_mouth_fill(  # type: ignore[no-untyped-def]
+    mona, sample_frames: list[Frame]
+) -> None:
+    """The networks are residual: zero-initialized, the neural path (with the painted mouth
+    interior, as in the app) renders exactly what the geometric path renders."""
+    from engine.runtime.neural import untrained_models
+
+    geo = Pipeline(mona)
+    neu = Pipeline(mona, neural=untrained_models("cpu"), backend="eager")
+    try:
+        for frame in sample_frames[:40]:
+            a = geo.process(frame, Controls()).image
+            b = neu.process(frame, Controls()).image
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    finally:
+        geo.close()
+        neu.close()
+    assert psnr(a, mona.image) < 45, "the frames compared must show motion"
+
+
+def test_shipped_networks_change_the_frame_only_a_little(  # type: ignore[no-untyped-def]
+    mona, sample_frames: list[Frame]
+) -> None:
+    """The shipped CPU-tier weights load strictly and stay close to the geometric result
+    (they correct it; they do not replace it)."""
+    from engine.runtime.neural import load_models
+
+    geo = Pipeline(mona)
+    neu = Pipeline(mona, neural=load_models("cpu"), backend="eager")
+    try:
+        for frame in sample_frames[:30]:
+            a = geo.process(frame, Controls()).image
+            b = neu.process(frame, Controls()).image
+    finally:
+        geo.close()
+        neu.close()
+    assert 30 < psnr(a, b) < 80
