@@ -64,14 +64,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_every=args.save_every,
     )
     videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
-    if not videos.is_dir():
-        raise VisageError(f"no training clips at {videos}; pass --videos DIR (DIR/<person>/*.mp4)")
     cache = Path(args.cache) if args.cache else cache_dir() / "train"
+    cached = sorted(cache.glob("*.npz")) if cache.is_dir() else []
+    if not videos.is_dir() and not cached:
+        raise VisageError(f"no training clips at {videos}; pass --videos DIR (DIR/<person>/*.mp4)")
     rank, size = world()
     marker = cache / ".ready"
     if rank == 0:
         marker.unlink(missing_ok=True)
-        cache_clips(videos, cache, args.max_frames, HELD_OUT)
+        if videos.is_dir():
+            cache_clips(videos, cache, args.max_frames, HELD_OUT)
+        else:
+            log.info("no clips at %s: training on the %d cached in %s", videos, len(cached), cache)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
     elif size > 1:
@@ -90,6 +94,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.stage != "warp" and not args.init and not (out / "warp" / "config.json").is_file():
+        log.warning(
+            "the %s stage starts from an untrained warp net: pass --init with the previous "
+            "stage's folder",
+            cfg.stage,
+        )
     last = run(
         cfg,
         clips,

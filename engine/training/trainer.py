@@ -33,7 +33,7 @@ from engine.models.store import load_model, save_model
 from engine.models.tiers import get_tier
 from engine.models.warp import WarpConfig, WarpNet
 from engine.training.clips import ClipData
-from engine.training.generator import Generator, GeneratorOutput
+from engine.training.generator import EnhancerStep, Generator, GeneratorOutput
 from engine.training.losses import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, region_loss
 from engine.training.objectives import IdentityLoss, region_masks
 from engine.training.pairs import Batch, PairSampler
@@ -163,8 +163,6 @@ class Trainer:
             self.d_opt = torch.optim.Adam(nets.disc.parameters(), cfg.lr, betas=(0.5, 0.999))
         self.e_train: nn.Module | None = None
         if nets.enhancer is not None:
-            from engine.training.generator import EnhancerStep
-
             self.e_train = self._ddp(EnhancerStep(nets.enhancer.to(device)))
             params.append({"params": nets.enhancer.parameters(), "lr": cfg.lr})
         self.opt = torch.optim.Adam(params, betas=(0.5, 0.999))
@@ -192,7 +190,7 @@ class Trainer:
 
     def step(self, b: Batch) -> dict[str, float]:
         if self.cfg.stage == "enhancer":
-            raise ConfigError("use EnhancerTrainer for the enhancer stage")
+            raise ConfigError("the enhancer stage steps with engine.training.enhance.enhancer_step")
         b = b.to(self.device)
         out = self.generate(b)
         terms = self.reconstruction(out.image, b)
@@ -214,7 +212,7 @@ class Trainer:
     def _adversarial(self, image: torch.Tensor, b: Batch) -> dict[str, torch.Tensor]:
         if self.d_train is None or self.nets.disc is None or self.d_opt is None:
             return {}
-        if self.step_count < self.cfg.gan_start:
+        if self.step_count < self.cfg.gan_start or not (self.cfg.w_gan or self.cfg.w_fm):
             return {}
         # Discriminator step (through DDP so its gradients are averaged).
         real_logits, _ = self.d_train(b.driving)
