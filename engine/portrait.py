@@ -104,7 +104,7 @@ def crop_box(points: F64, topo: FaceTopology) -> CropBox:
     return CropBox(x0=round(cx - side / 2), y0=round(cy - side / 2 - 0.04 * side), size=side)
 
 
-def _grid_mask(image: ImageArray, box: CropBox, grid: int) -> npt.NDArray[np.float32]:
+def grid_mask(image: ImageArray, box: CropBox, grid: int) -> npt.NDArray[np.float32]:
     """The person mask resampled onto the flow grid over `box` (outside the image: background)."""
     mask = person_mask(image)
     scale = box.size / grid
@@ -216,7 +216,7 @@ def prepare_portrait(
     landmarks = Landmarks(points=pts.astype(np.float32), image_size=(w, h))
     box = crop_box(pts, topo)
     face_grid = box.to_grid(pts[:, :2], grid)
-    source_grid, follow = mesh_source(face_grid, grid, topo, _grid_mask(out_img, box, grid))
+    source_grid, follow = mesh_source(face_grid, grid, topo, grid_mask(out_img, box, grid))
     return Portrait(
         image=out_img,
         landmarks=landmarks,

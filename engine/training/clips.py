@@ -19,17 +19,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from engine.capture.video_source import VideoFileSource
 from engine.errors import VisageError
 from engine.geometry.crop import crop, to_crop
-from engine.landmarks.mediapipe_tracker import FaceTracker, person_mask
+from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import load_topology
-from engine.portrait import CropBox, crop_box
-from engine.types import ImageArray
+from engine.portrait import crop_box, grid_mask
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +80,8 @@ def build_clip(
         if t is not None:
             points[i] = to_crop(t.points.astype(np.float64), box, size)
             valid[i] = True
-    person = crop_mask(frames[first], box, size)
+    person = grid_mask(frames[first], box, size)
     return ClipData(path.stem, identity, crops, crops_hr, points, valid, person)
-
-
-def crop_mask(image: ImageArray, box: CropBox, size: int) -> npt.NDArray[np.float32]:
-    mask = person_mask(image)
-    k = box.size / size
-    affine = np.array([[k, 0, box.x0 + 0.5 * k - 0.5], [0, k, box.y0 + 0.5 * k - 0.5]])
-    return cv2.warpAffine(
-        mask,
-        affine,
-        (size, size),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
-    )
 
 
 def save_clip(clip: ClipData, path: Path) -> None:

@@ -46,7 +46,7 @@ def enhancer_step(trainer: object, sampler: PairSampler) -> dict[str, float]:
         with torch.no_grad():
             out = trainer.nets.generator(b.source, b.grid, b.smap, b.tmap, b.ident)
         history = buffer.tensor(upsample2(out.image))  # B,3k,2S,2S
-        y = trainer.e_train(out.image, out.warped, b.source_hr, out.grid, history)
+        y, _ = trainer.e_train(out.image, out.warped, b.source_hr, out.grid, history)
         perc = trainer.perceptual(y, b.driving_hr)
         l1 = (y - b.driving_hr).abs().mean()
         total = total + trainer.cfg.w_perceptual * perc + trainer.cfg.w_l1 * l1

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.models.blocks import resize_grid, warp
-from engine.models.enhancer import Enhancer
+from engine.models.blocks import warp
 from engine.models.fusion import FusionNet
 from engine.models.warp import WarpNet
 
@@ -34,7 +33,7 @@ class GeneratorOutput:
 
 
 class Generator(nn.Module):
-    """warp (always) + fusion (joint stage onwards). Enhancer training wraps it frozen."""
+    """warp (always) + fusion (joint stage onwards). Enhancer training runs it frozen."""
 
     def __init__(self, warp_net: WarpNet, fusion: FusionNet | None) -> None:
         super().__init__()
@@ -58,24 +57,3 @@ class Generator(nn.Module):
             feats = self.fusion.encode_source(source)
             fused = self.fusion(feats, warped, final, vis, tmap, ident)
         return GeneratorOutput(warped_geo, final, warped, vis, fused)
-
-
-class EnhancerStep(nn.Module):
-    """One causal enhancer step for training: 2S output from the S result and the history."""
-
-    def __init__(self, enhancer: Enhancer) -> None:
-        super().__init__()
-        self.enhancer = enhancer
-
-    def forward(
-        self,
-        image: torch.Tensor,
-        warped: torch.Tensor,
-        source_hr: torch.Tensor,
-        grid: torch.Tensor,
-        history: torch.Tensor,
-    ) -> torch.Tensor:
-        """image, warped: (B, 3, S, S) result and 256² warp; source_hr: (B, 3, 2S, 2S) unwarped;
-        grid: (B, S, S, 2); history: (B, 3k, 2S, 2S). Returns (B, 3, 2S, 2S)."""
-        grid_hr = resize_grid(grid, source_hr.shape[-1])  # B,2S,2S,2
-        return self.enhancer(image, warped, warp(source_hr, grid_hr), history)

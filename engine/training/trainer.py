@@ -32,8 +32,9 @@ from engine.models.fusion import FusionConfig, FusionNet
 from engine.models.store import load_model, save_model
 from engine.models.tiers import get_tier
 from engine.models.warp import WarpConfig, WarpNet
+from engine.runtime.neural import EnhanceStage
 from engine.training.clips import ClipData
-from engine.training.generator import EnhancerStep, Generator, GeneratorOutput
+from engine.training.generator import Generator, GeneratorOutput
 from engine.training.losses import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, region_loss
 from engine.training.objectives import IdentityLoss, region_masks
 from engine.training.pairs import Batch, PairSampler
@@ -163,7 +164,7 @@ class Trainer:
             self.d_opt = torch.optim.Adam(nets.disc.parameters(), cfg.lr, betas=(0.5, 0.999))
         self.e_train: nn.Module | None = None
         if nets.enhancer is not None:
-            self.e_train = self._ddp(EnhancerStep(nets.enhancer.to(device)))
+            self.e_train = self._ddp(EnhanceStage(nets.enhancer.to(device)))
             params.append({"params": nets.enhancer.parameters(), "lr": cfg.lr})
         self.opt = torch.optim.Adam(params, betas=(0.5, 0.999))
 
