@@ -6,6 +6,8 @@ import logging
 import resource
 import sys
 import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -54,8 +56,10 @@ def run_bench(
     device: str = "cpu",
     backend: str = "auto",
     label: str = "geometric",
+    open_source: Callable[[Path], AbstractContextManager[Iterable[Frame]]] = VideoFileSource,
 ) -> BenchResult:
-    """Time `frames` frames after `warmup` (neural: None for the geometric path)."""
+    """Time `frames` frames after `warmup` (neural: None for the geometric path).
+    open_source: how the driving clip is decoded (looped until `frames` are timed)."""
     portrait = prepare_portrait(portrait_path, output_size=(output_size, output_size))
     pipeline = Pipeline(portrait, neural=neural, device=device, backend=backend)
     if pipeline.neural is not None:
@@ -67,7 +71,7 @@ def run_bench(
     start = 0.0
     try:
         while len(timings) < frames:
-            with VideoFileSource(driving) as source:
+            with open_source(driving) as source:
                 it = iter(source)
                 while len(timings) < frames:
                     t0 = time.perf_counter()

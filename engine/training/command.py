@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from engine.errors import VisageError
@@ -39,8 +40,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--w-identity", type=float, default=0.5, help="identity-cosine loss weight")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="background processes drawing pairs (default: 0 on CPU, up to 8 on CUDA)",
+    )
+    p.add_argument(
+        "--max-minutes", type=float, default=0.0, help="stop and save after this long (0: never)"
+    )
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--save-every", type=int, default=200)
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """On CUDA the pairs are drawn in background processes; on CPU they would only compete with
+    the training step for the same cores."""
+    if args.workers is not None:
+        return int(args.workers)
+    import torch
+
+    cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    return min(8, max(0, (os.cpu_count() or 1) - 2)) if cuda else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -62,6 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         w_identity=args.w_identity,
         log_every=args.log_every,
         save_every=args.save_every,
+        workers=_workers(args),
+        max_minutes=args.max_minutes,
     )
     videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
     cache = Path(args.cache) if args.cache else cache_dir() / "train"

@@ -7,11 +7,13 @@ exactly the residual the app will ask of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from engine.geometry.deform import mesh_backward_map
 from engine.geometry.drawing import landmark_maps
@@ -147,3 +149,36 @@ class PairSampler:
             source_hr=hr(0),
             driving_hr=hr(1),
         )
+
+
+class PairStream(IterableDataset):
+    """Endless batches from a PairSampler per DataLoader worker (each worker its own seed), so
+    that the CPU work of drawing pairs (mesh rasterization, landmark drawing) runs beside the
+    GPU's training step instead of before it."""
+
+    def __init__(
+        self, clips: list[ClipData], idents: dict[str, F32], seed: int, batch: int
+    ) -> None:
+        super().__init__()
+        self.clips, self.idents, self.seed, self.batch = clips, idents, seed, batch
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        sampler = PairSampler(self.clips, self.idents, seed=self.seed + 7919 * (worker + 1))
+        while True:
+            yield sampler.sample(self.batch)
+
+
+def batch_stream(
+    clips: list[ClipData], idents: dict[str, F32], seed: int, batch: int, workers: int
+) -> Iterator[Batch]:
+    """Batches drawn in `workers` background processes (workers >= 1)."""
+    loader = DataLoader(
+        PairStream(clips, idents, seed, batch),
+        batch_size=None,  # the stream yields whole batches
+        num_workers=workers,
+        prefetch_factor=4,
+        persistent_workers=True,
+    )
+    return iter(loader)

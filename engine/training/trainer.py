@@ -37,7 +37,7 @@ from engine.training.clips import ClipData
 from engine.training.generator import Generator, GeneratorOutput
 from engine.training.losses import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, region_loss
 from engine.training.objectives import IdentityLoss, region_masks
-from engine.training.pairs import Batch, PairSampler
+from engine.training.pairs import Batch, PairSampler, batch_stream
 from engine.training.perceptual import PerceptualLoss
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ class TrainConfig:
     log_every: int = 20
     save_every: int = 200
     seed: int = 0
+    workers: int = 0  # background processes drawing pairs (0: in the training loop)
+    max_minutes: float = 0.0  # stop (and save) after this much training time; 0: no limit
 
     def __post_init__(self) -> None:
         get_tier(self.tier)
@@ -76,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.steps < 0 or self.batch < 1:
             raise ConfigError("steps must be >= 0 and batch >= 1")
+        if self.workers < 0 or self.max_minutes < 0:
+            raise ConfigError("workers and max_minutes must be >= 0")
 
 
 @dataclass
@@ -277,6 +281,15 @@ def parameter_digest(module: nn.Module) -> float:
     return total
 
 
+def _out_of_time(cfg: TrainConfig, elapsed_s: float, dev: torch.device, size: int) -> bool:
+    if not cfg.max_minutes:
+        return False
+    flag = torch.tensor([float(elapsed_s >= cfg.max_minutes * 60.0)], device=dev)
+    if size > 1:
+        dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
@@ -293,6 +306,10 @@ def run(
 ) -> dict[str, float]:
     """Train one stage; returns the last logged losses. Rank 0 writes `out`."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda":  # training only: TF32 matmuls and tuned convolutions (fixed shapes)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     rank, size = world()
     if dev.type == "cuda" and size > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -306,6 +323,11 @@ def run(
         # Every rank, and every resumed run, draws its own pairs.
         seed = (cfg.seed * 1000 + rank) * 1_000_003 + trainer.step_count
         sampler = PairSampler(clips, idents, seed=seed, need_hr=cfg.stage == "enhancer")
+        stream = (
+            batch_stream(clips, idents, seed, cfg.batch, cfg.workers)
+            if cfg.workers and cfg.stage != "enhancer"
+            else None
+        )
         last: dict[str, float] = {}
         t0, done0 = time.perf_counter(), trainer.step_count
         while trainer.step_count < cfg.steps:
@@ -314,15 +336,22 @@ def run(
 
                 logs = enhancer_step(trainer, sampler)
             else:
-                logs = trainer.step(sampler.sample(cfg.batch))
+                batch = next(stream) if stream is not None else sampler.sample(cfg.batch)
+                logs = trainer.step(batch)
             last = logs
             n = trainer.step_count
-            if rank == 0 and (n % cfg.log_every == 0 or n == cfg.steps):
-                rate = (n - done0) * cfg.batch * size / max(time.perf_counter() - t0, 1e-9)
+            elapsed = time.perf_counter() - t0
+            # Every rank stops at the same step: rank 0's clock decides (broadcast under DDP).
+            stop = _out_of_time(cfg, elapsed, dev, size)
+            if rank == 0 and (n % cfg.log_every == 0 or n == cfg.steps or stop):
+                rate = (n - done0) * cfg.batch * size / max(elapsed, 1e-9)
                 parts = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
                 log.info("%s step %d/%d  %s  (%.2f pairs/s)", cfg.stage, n, cfg.steps, parts, rate)
-            if n % cfg.save_every == 0 or n == cfg.steps:
+            if n % cfg.save_every == 0 or n == cfg.steps or stop:
                 trainer.save(out, {"clips": len(clips)})
+            if stop:
+                log.info("time limit of %.1f min reached at step %d", cfg.max_minutes, n)
+                break
         if size > 1:
             dist.barrier()
     return last

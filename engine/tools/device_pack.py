@@ -1,0 +1,118 @@
+"""Pack what a lent GPU machine needs into `.gpu/` (git-ignored, carried by the device tool).
+
+That machine has torch + CUDA but no MediaPipe, no stlpips-pytorch, no ffmpeg and no access to
+`../shared`, and at most 64 MiB travel with the repository. So this writes:
+
+  .gpu/mediapipe.npz   MediaPipe's answers for the GPU run's inputs (see engine/tools/mp_replay)
+  .gpu/site/stlpips_pytorch/...  the AlexNet weights of the perceptual loss (its package layout)
+  .gpu/clips/*.npz     the training clips, subsampled to --frames frames each, crops as JPEG
+
+Usage: python -m engine.tools.device_pack --cache ~/.cache/visage/train [--frames 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.paths import bundled_portraits, sample_driving_clip
+from engine.tools.mp_replay import recording
+from engine.training.clips import load_clip
+from engine.training.command import HELD_OUT
+
+log = logging.getLogger(__name__)
+
+BENCH_PORTRAIT_SIZE = 512
+BENCH_DRIVING_SIZE = 256
+
+
+def record_mediapipe(out: Path) -> None:
+    """Every MediaPipe call of the GPU run: bundled portraits at 512², the sample clip at 256²."""
+    from engine.landmarks.mediapipe_tracker import FaceTracker
+    from engine.portrait import prepare_portrait
+
+    cap = cv2.VideoCapture(str(sample_driving_clip()))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        size = (BENCH_DRIVING_SIZE, BENCH_DRIVING_SIZE)
+        frames.append(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+    cap.release()
+    with recording(out):
+        for path in bundled_portraits():
+            prepare_portrait(path, output_size=(BENCH_PORTRAIT_SIZE, BENCH_PORTRAIT_SIZE))
+        with FaceTracker() as tracker:
+            for image in frames:
+                tracker.track(image)
+
+
+def pack_clips(cache: Path, out: Path, frames: int, quality: int) -> int:
+    """Training clips (held-out people excluded) with `frames` evenly spaced tracked frames."""
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for path in sorted(cache.glob("*.npz")):
+        clip = load_clip(path)
+        if clip.identity in HELD_OUT:
+            continue
+        valid = clip.valid_indices
+        keep = valid[np.linspace(0, len(valid) - 1, min(frames, len(valid))).round().astype(int)]
+        jpegs = [
+            cv2.imencode(
+                ".jpg",
+                cv2.cvtColor(clip.crops[i], cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, quality],
+            )[1]
+            for i in keep
+        ]
+        target = out / path.name
+        np.savez(
+            target,
+            jpeg=np.concatenate(jpegs),
+            offsets=np.cumsum([0] + [len(j) for j in jpegs]),
+            points=clip.points[keep].astype(np.float16),
+            person=np.round(clip.person * 255).astype(np.uint8),
+            name=np.array(clip.name),
+            identity=np.array(clip.identity),
+        )
+        total += target.stat().st_size
+    return total
+
+
+def copy_perceptual_weights(site: Path) -> None:
+    src = importlib.resources.files("stlpips_pytorch").joinpath(
+        "weights", "vST0.0", "alex_shift_tolerant.pth"
+    )
+    dst = site / "stlpips_pytorch" / "weights" / "vST0.0" / "alex_shift_tolerant.pth"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    (site / "stlpips_pytorch" / "__init__.py").write_text("")
+    with src.open("rb") as fh, open(dst, "wb") as out:
+        shutil.copyfileobj(fh, out)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", required=True, help="visage train's clip cache")
+    ap.add_argument("--out", default=".gpu")
+    ap.add_argument("--frames", type=int, default=32, help="frames kept per clip")
+    ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the crops")
+    args = ap.parse_args()
+    out = Path(args.out)
+    record_mediapipe(out / "mediapipe.npz")
+    copy_perceptual_weights(out / "site")
+    size = pack_clips(Path(args.cache), out / "clips", args.frames, args.quality)
+    log.info("packed clips: %.1f MB", size / 1e6)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
