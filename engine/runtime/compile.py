@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.device import probe_device
+from engine.device import probe_device, torch_compile_blocker
 from engine.errors import CompileError
 from engine.paths import cache_dir as user_cache_dir
 
@@ -158,7 +158,7 @@ def _unavailable(backend: str, device: str, usable: tuple[str, ...]) -> str | No
         if importlib.util.find_spec("torch_tensorrt") is None:
             return f"torch-tensorrt is not installed; {_INSTALL_TRT}"
     if backend == "torch.compile" and backend not in usable:
-        return "torch.compile on CPU needs a C compiler (gcc/cc) on PATH"
+        return torch_compile_blocker(device == "cuda") or "torch.compile is not available here"
     return None
 
 
@@ -228,7 +228,10 @@ def compile_graph(
     cache_dir: Path | None = None,
 ) -> CompiledGraph:
     """Compile `module` for inputs shaped like `example_inputs` (moved to `device`, floats cast
-    to the compiled dtype). half: float16 (default on CUDA; CPU is always float32).
+    to the compiled dtype). `module` is converted in place: give each graph its own copy.
+    half: float16. Default: on CUDA for every backend but eager (so that eager is the float32
+    reference); never on CPU unless asked (CPU float16 is slow, but tests use it to check the
+    reduced-precision path).
     cache_dir: TensorRT engine cache (default: the user cache's engine_cache folder).
     The first run happens here, so compile failures surface here and not on the first frame.
     """
@@ -242,9 +245,8 @@ def compile_graph(
         raise CompileError(f"unknown device {device!r}; use 'cuda' or 'cpu'")
     if device == "cuda" and report.device != "cuda":
         raise CompileError("CUDA was requested but no CUDA GPU is available to torch here")
-    if half and device == "cpu":
-        log.info("float16 is not used on CPU; compiling in float32")
-    half = device == "cuda" and (half is None or half)
+    if half is None:
+        half = device == "cuda" and backend != "eager"
     dtype = torch.float16 if half else torch.float32
     cache = cache_dir if cache_dir is not None else user_cache_dir() / "engine_cache"
 

@@ -8,6 +8,7 @@ untrained (zero-initialized) networks this is exactly the geometric path's regio
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -160,7 +161,9 @@ class NeuralRenderer:
         region: tuple[int, int, int, int],
         device: str = "cpu",
         backend: str = "auto",
+        half: bool | None = None,
     ) -> None:
+        """half: float16 graphs (default: compiled backends on CUDA; see compile_graph)."""
         self.portrait, self.models, self.region = portrait, models, region
         self.device = torch.device(device)
         log.info(
@@ -170,42 +173,55 @@ class NeuralRenderer:
             device,
             backend,
         )
+        # Compiling converts a module's dtype in place: this renderer compiles its own copies, so
+        # that two renderers of the same models (eager float32 beside float16) never share one.
+        warp_net, fusion = copy.deepcopy(models.warp), copy.deepcopy(models.fusion)
         p, s = portrait, CROP
         points = to_crop(p.landmarks.points.astype(np.float64), p.box, s)
         with torch.inference_mode():
-            source = _tensor(crop(p.image, p.box, s)).to(self.device)
+            source = _tensor(crop(p.image, p.box, s)).to(self.device)  # (1, 3, S, S)
             smap = torch.from_numpy(landmark_maps(points, s)).permute(2, 0, 1)[None].to(self.device)
             ident_np = identity_embedding(load_identity_encoder(), [p.image], [p.landmarks.points])
-            self.ident = torch.from_numpy(ident_np)[None].to(self.device)
-            models.fusion.to(self.device)
-            self.feats = models.fusion.encode_source(source)
-        self.source, self.smap = source, smap
+            ident = torch.from_numpy(ident_np)[None].to(self.device)  # (1, D)
+            feats = fusion.to(self.device).encode_source(source)  # once per portrait, float32
         grid0 = torch.zeros(1, s, s, 2, device=self.device)
         tmap0 = torch.zeros(1, smap.shape[1], s, s, device=self.device)
         self.warp_graph = self._compile(
-            WarpStage(models.warp), (source, smap, tmap0, grid0), backend
+            WarpStage(warp_net), (source, smap, tmap0, grid0), backend, half
         )
+        self.dtype: torch.dtype = getattr(torch, self.warp_graph.report.dtype)
         vis0 = torch.ones(1, 1, s, s, device=self.device)
-        fusion_inputs = (*self.feats, source, grid0, vis0, tmap0, self.ident)
-        self.fusion_graph = self._compile(FusionStage(models.fusion), fusion_inputs, backend)
+        fusion_inputs = (*feats, source, grid0, vis0, tmap0, ident)
+        self.fusion_graph = self._compile(FusionStage(fusion), fusion_inputs, backend, half)
+        # The per-portrait inputs, in the graphs' dtype.
+        self.source, self.smap, self.ident = (t.to(self.dtype) for t in (source, smap, ident))
+        self.feats = tuple(f.to(self.dtype) for f in feats)
         self.enhance_graph: CompiledGraph | None = None
         self.history: TemporalBuffer | None = None
         self.source_hr: torch.Tensor | None = None
         if models.enhancer is not None:
-            self.source_hr = _tensor(crop(p.image, p.box, 2 * s)).to(self.device)
+            source_hr = _tensor(crop(p.image, p.box, 2 * s)).to(self.device)  # (1, 3, 2S, 2S)
             k = models.enhancer.config.history
             self.history = TemporalBuffer(k)
             hist0 = torch.zeros(1, 3 * k, 2 * s, 2 * s, device=self.device)
             self.enhance_graph = self._compile(
-                EnhanceStage(models.enhancer),
-                (source, source, self.source_hr, grid0, hist0),
+                EnhanceStage(copy.deepcopy(models.enhancer)),
+                (source, source, source_hr, grid0, hist0),
                 backend,
+                half,
             )
+            self.source_hr = source_hr.to(self.dtype)
 
     def _compile(
-        self, module: nn.Module, inputs: tuple[torch.Tensor, ...], backend: str
+        self,
+        module: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        backend: str,
+        half: bool | None,
     ) -> CompiledGraph:
-        graph = compile_graph(module.eval(), inputs, backend=backend, device=str(self.device))
+        graph = compile_graph(
+            module.eval(), inputs, backend=backend, device=str(self.device), half=half
+        )
         log.info("%s: %s", type(module).__name__, graph.report.summary())
         return graph
 
@@ -230,8 +246,10 @@ class NeuralRenderer:
         output resolution."""
         s = CROP
         t0 = time.perf_counter()
-        grid = torch.from_numpy((grid_map + 0.5) * (2.0 / s) - 1.0)[None].to(self.device)
-        tmap = torch.from_numpy(landmark_maps(target, s)).permute(2, 0, 1)[None].to(self.device)
+        grid = torch.from_numpy((grid_map + 0.5) * (2.0 / s) - 1.0)[None]  # (1, S, S, 2)
+        grid = grid.to(self.device, self.dtype)
+        tmap = torch.from_numpy(landmark_maps(target, s)).permute(2, 0, 1)[None]  # (1, 5, S, S)
+        tmap = tmap.to(self.device, self.dtype)
         final, vis, warped = self.warp_graph(self.source, self.smap, tmap, grid)
         t1 = time.perf_counter()
         fused, residual = self.fusion_graph(*self.feats, warped, final, vis, tmap, self.ident)
@@ -242,7 +260,9 @@ class NeuralRenderer:
             out, residual = self.enhance_graph(fused, warped, self.source_hr, final, history)
             self.history.push(out)
         t3 = time.perf_counter()
-        region = self._composite(final[0].cpu().numpy(), residual[0].cpu().numpy(), paint)
+        region = self._composite(
+            final[0].float().cpu().numpy(), residual[0].float().cpu().numpy(), paint
+        )
         t4 = time.perf_counter()
         return NeuralFrame(
             region=region,

@@ -181,6 +181,11 @@ def test_wrong_input_shape_raises() -> None:
         graph(image)
 
 
-def test_half_is_ignored_on_cpu() -> None:
+def test_float32_on_cpu_unless_half_is_asked_for() -> None:
+    assert compile_graph(_net(), _inputs(0), backend="eager", device="cpu").report.dtype == (
+        "float32"
+    )
     graph = compile_graph(_net(), _inputs(0), backend="eager", device="cpu", half=True)
-    assert graph.report.dtype == "float32"
+    assert graph.report.dtype == "float16"
+    image, grid = (t.half() for t in _inputs(1))
+    assert graph(image, grid).dtype == torch.float16
