@@ -7,6 +7,8 @@ import logging
 import shutil
 from dataclasses import dataclass
 
+from engine.paths import is_frozen
+
 log = logging.getLogger(__name__)
 
 
@@ -23,6 +25,17 @@ class DeviceReport:
     backends: tuple[str, ...]
 
 
+def torch_compile_blocker(cuda: bool) -> str | None:
+    """Why torch.compile cannot run here, or None when it can. It generates C++ (CPU) or Triton
+    (CUDA) code at run time against torch's headers: the standalone app (build.spec) ships neither
+    the headers nor a compiler, so it runs the networks eagerly."""
+    if is_frozen():
+        return "the standalone app cannot run torch.compile (no C++ toolchain or torch headers)"
+    if not cuda and not (shutil.which("gcc") or shutil.which("cc")):
+        return "torch.compile on CPU needs a C compiler (gcc/cc) on PATH"
+    return None
+
+
 def probe_device() -> DeviceReport:
     if importlib.util.find_spec("torch") is None:
         return DeviceReport(None, "cpu", "CPU (torch not installed)", None, ())
@@ -32,7 +45,7 @@ def probe_device() -> DeviceReport:
     backends = []
     if cuda and importlib.util.find_spec("torch_tensorrt") is not None:
         backends.append("tensorrt")
-    if hasattr(torch, "compile") and (cuda or shutil.which("gcc") or shutil.which("cc")):
+    if hasattr(torch, "compile") and torch_compile_blocker(cuda) is None:
         backends.append("torch.compile")
     backends.append("eager")
     return DeviceReport(

@@ -9,12 +9,16 @@ from pathlib import Path
 _ENGINE_DIR = Path(__file__).resolve().parent
 
 
+def is_frozen() -> bool:
+    """True inside a PyInstaller bundle (build.spec), False when run from the source tree."""
+    return bool(getattr(sys, "frozen", False)) and hasattr(sys, "_MEIPASS")
+
+
 def _root() -> Path:
-    """Folder holding `assets/`: the bundle's folder when frozen, else the repository root."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen:
-        return Path(frozen)
-    return _ENGINE_DIR.parent
+    """Folder holding `assets/`: the bundle's data folder (sys._MEIPASS, `_internal/` beside
+    the executable) when frozen, else the repository root."""
+    bundle = getattr(sys, "_MEIPASS", None) if is_frozen() else None
+    return Path(bundle) if bundle else _ENGINE_DIR.parent
 
 
 def assets_dir() -> Path:
@@ -58,6 +62,23 @@ def bundled_portraits() -> list[Path]:
 
 def sample_driving_clip() -> Path:
     return assets_dir() / "driving" / "sample.mp4"
+
+
+# Set by opencv-python's (non-headless) cv2 on import, pointing into its private Qt 5 folder:
+# a Qt 6 application (PySide6) started afterwards would load Qt 5 plugins from there and fail.
+OPENCV_QT_VARIABLES = ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")
+
+
+def drop_opencv_qt_overrides() -> list[str]:
+    """Remove the Qt variables that `import cv2` points at cv2/qt/...; call it after cv2 is
+    imported and before a QApplication is made. Returns the names removed."""
+    removed = []
+    for name in OPENCV_QT_VARIABLES:
+        value = os.environ.get(name)
+        if value and Path(value).parent.name == "qt" and Path(value).parent.parent.name == "cv2":
+            del os.environ[name]
+            removed.append(name)
+    return removed
 
 
 def shared_faces_dir() -> Path:
