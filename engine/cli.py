@@ -1,4 +1,5 @@
-"""The `visage` command: render, bench, eval, train, doctor. Errors for the user end here."""
+"""The `visage` command: render, bench, eval, train, personalize, profiles, bench-personalize,
+doctor, self-test. Errors for the user end here."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,21 @@ def _device() -> str:
     return probe_device().device
 
 
+def _profile(args: argparse.Namespace) -> Any:
+    """The personalized profile asked for with --profile (a folder or a name), or None."""
+    if not getattr(args, "profile", None):
+        return None
+    from engine.paths import profiles_dir
+    from engine.personalize.profile import load_profile
+
+    path = Path(args.profile)
+    profile = load_profile(path if path.is_dir() else profiles_dir() / args.profile)
+    if profile.tier != "cpu":
+        raise VisageError(f"profile {profile.name!r} is for the {profile.tier} tier")
+    log.info("profile %r: its source image and fine-tuned networks", profile.name)
+    return profile
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from engine.capture.video_source import open_source
     from engine.portrait import prepare_portrait
@@ -90,6 +107,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     from engine.runtime.render import render_video
     from engine.types import Controls
 
+    profile = _profile(args)
+    if profile is not None:
+        args.portrait, args.models, args.tier = str(profile.source), str(profile.folder), "cpu"
     portrait_path = Path(args.portrait) if args.portrait else _default_portrait()
     driving = args.driving if args.driving is not None else _default_driving()
     portrait = prepare_portrait(portrait_path, output_size=args.size)
@@ -267,6 +287,35 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_self_test(args: argparse.Namespace) -> int:
+    """A few frames of the bundled sample through the real pipeline, checked: 0 passed, 1 not."""
+    from engine.paths import assets_dir, is_frozen, sample_driving_clip
+
+    where = "the frozen bundle" if is_frozen() else "the source tree"
+    log.info("self-test: running from %s, assets in %s", where, assets_dir())
+    nets = argparse.Namespace(no_nets=False, tier=None, models=None)
+    try:
+        from engine.runtime.selftest import run_self_test  # imports torch, MediaPipe, OpenCV
+
+        result = run_self_test(
+            _default_portrait(), sample_driving_clip(), _neural_models(nets), _device()
+        )
+    except VisageError as err:
+        log.error("self-test FAILED: %s", err)
+        return 1
+    except Exception as err:  # the self-test reports whatever breaks, with its cause
+        log.exception("self-test FAILED: %s: %s", type(err).__name__, err)
+        return 1
+    for line in result.report():
+        log.info("self-test: %s", line)
+    problems = result.problems()
+    for problem in problems:
+        log.error("self-test FAILED: %s", problem)
+    if not problems:
+        log.info("self-test passed")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="visage", description="Real-time portrait avatar.")
     ap.add_argument(
@@ -275,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="render the bundled portrait to visage_output.mp4 instead of a window",
     )
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument(
+        "--self-test",
+        action="store_true",
+        help="render a few frames of the bundled sample headless, check them, exit 0 if sane",
+    )
     sub = ap.add_subparsers(dest="command")
 
     r = sub.add_parser("render", help="animate a portrait with a video file or camera")
@@ -292,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--smoothing", type=float, default=0.5)
     r.add_argument("--no-progress", action="store_true")
     _add_net_options(r)
+    r.add_argument(
+        "--profile", help="a personalized profile (folder or name): its face and networks"
+    )
     r.set_defaults(func=cmd_render)
 
     b = sub.add_parser("bench", help="per-stage timings, FPS and peak memory on a real clip")
@@ -321,19 +378,49 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(t)
     t.set_defaults(func=cmd_train)
 
+    from engine.personalize.command import (
+        add_bench_arguments,
+        add_personalize_arguments,
+        add_profiles_arguments,
+        cmd_bench_personalize,
+        cmd_personalize,
+        cmd_profiles,
+    )
+
+    pz = sub.add_parser("personalize", help="fine-tune the networks to you from a ~30 s video")
+    add_personalize_arguments(pz)
+    pz.set_defaults(func=cmd_personalize)
+    pr = sub.add_parser("profiles", help="list, rename or delete personalized profiles")
+    add_profiles_arguments(pr)
+    pr.set_defaults(func=cmd_profiles)
+    bp = sub.add_parser(
+        "bench-personalize", help="quality vs fine-tune time on held-out people, with a plot"
+    )
+    add_bench_arguments(bp)
+    bp.set_defaults(func=cmd_bench_personalize)
+
     d = sub.add_parser("doctor", help="report MediaPipe, torch, CUDA, compile and camera backends")
     d.set_defaults(func=cmd_doctor)
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int] | None = None
+) -> int:
+    """gui: opens the desktop window when no subcommand (and no --headless) is given; the app
+    passes it (`visage` is app.launcher:main), the engine never imports the app."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command is None:
-        log.info("the desktop window arrives with the app (issue #4); rendering headless")
+    if args.self_test:
+        args.command, args.func = "self-test", cmd_self_test
+    if args.command is None and gui is not None and not args.headless:
+        args.func = gui
+    elif args.command is None:
+        if not args.headless:
+            log.info("no desktop window from engine.cli (run `visage`); rendering headless")
         args = build_parser().parse_args([*(["-v"] if args.verbose else []), "render"])
     try:
         return int(args.func(args))

@@ -46,6 +46,24 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "visage"
 
 
+def data_dir() -> Path:
+    """Per-user data (personalized profiles): $VISAGE_DATA, else the platform's data folder."""
+    override = os.environ.get("VISAGE_DATA")
+    if override:
+        return Path(override)
+    if sys.platform == "win32" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "visage"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "visage"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "visage"
+
+
+def profiles_dir() -> Path:
+    """Where personalized profiles live (one folder each, see engine.personalize.profile)."""
+    return data_dir() / "profiles"
+
+
 def portraits_dir() -> Path:
     return assets_dir() / "portraits"
 

@@ -148,34 +148,53 @@ def evaluate_clip(
 
     Raises VisageError when the clip is unusable (too short, no face in frame 0).
     """
-    controls = controls or Controls()
-    methods = methods if methods is not None else {GEOMETRIC: None}
     with VideoFileSource(clip, max_frames=max_frames + 1) as source:
         frames = list(source)
     if len(frames) < 4:
         raise VisageError(f"{clip.name}: too short to evaluate ({len(frames)} frames)")
-    first = frames[0].image
-    h, w = first.shape[:2]
+    methods = methods if methods is not None else {GEOMETRIC: None}
+    scores = evaluate_frames(
+        frames[0], frames[1:], methods, clip.name, controls, config, device, backend
+    )
+    return ClipResult(clip=clip.name, frames=len(frames) - 1, scores=scores)
+
+
+def evaluate_frames(
+    source: Frame,
+    driving: list[Frame],
+    methods: dict[str, NeuralModels | None],
+    name: str = "clip",
+    controls: Controls | None = None,
+    config: EngineConfig | None = None,
+    device: str = "cpu",
+    backend: str = "auto",
+    static: bool = True,
+) -> dict[str, Scores]:
+    """Scores of each method (and of the static baseline unless static=False) when `source`
+    (a frame of the same person, also their neutral face) is driven by `driving`."""
+    controls = controls or Controls()
+    h, w = source.image.shape[:2]
     portrait = prepare_portrait(
-        first, output_size=(w, h), grid=(config or EngineConfig()).grid, name=clip.name
+        source.image, output_size=(w, h), grid=(config or EngineConfig()).grid, name=name
     )
     encoder = load_identity_encoder()
     ref_id = identity_embedding(encoder, [portrait.image], [portrait.landmarks.points])
-    driving = frames[1:]
     truth = _truth(driving)
-    static_out = [portrait.image] * len(driving)
-    fixed = portrait.landmarks.points
-    scores = {STATIC: _score_outputs(static_out, driving, truth, ref_id, encoder, fixed)}
-    for name, models in methods.items():
+    scores: dict[str, Scores] = {}
+    if static:
+        static_out = [portrait.image] * len(driving)
+        fixed = portrait.landmarks.points
+        scores[STATIC] = _score_outputs(static_out, driving, truth, ref_id, encoder, fixed)
+    for method, models in methods.items():
         pipeline = Pipeline(portrait, config, neural=models, device=device, backend=backend)
         try:
-            if pipeline.neutral_from(frames[0]) is None:
-                raise VisageError(f"{clip.name}: no face tracked in frame 0")
+            if pipeline.neutral_from(source) is None:
+                raise VisageError(f"{name}: no face tracked in the source frame")
             outputs = [pipeline.process(f, controls).image for f in driving]
         finally:
             pipeline.close()
-        scores[name] = _score_outputs(outputs, driving, truth, ref_id, encoder)
-    return ClipResult(clip=clip.name, frames=len(driving), scores=scores)
+        scores[method] = _score_outputs(outputs, driving, truth, ref_id, encoder)
+    return scores
 
 
 def mean_scores(results: list[ClipResult], method: str) -> Scores:

@@ -28,6 +28,7 @@ from engine.geometry.crop import crop, to_crop
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import load_topology
 from engine.portrait import crop_box, grid_mask
+from engine.types import ImageArray, Landmarks
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,24 @@ def build_clip(
     first = next((i for i, t in enumerate(tracked) if t is not None), None)
     if first is None:
         raise VisageError(f"{path.name}: no face tracked")
-    first_points = tracked[first]
-    assert first_points is not None
-    box = crop_box(first_points.points.astype(np.float64), load_topology())
+    return clip_from_frames(path.stem, identity, frames, tracked, first, size, hr_min_box)
+
+
+def clip_from_frames(
+    name: str,
+    identity: str,
+    frames: list[ImageArray],
+    tracked: list[Landmarks | None],
+    box_frame: int,
+    size: int = CROP,
+    hr_min_box: int = HR_MIN_BOX,
+) -> ClipData:
+    """A clip from frames and their landmarks; the crop box (and person mask) come from frame
+    `box_frame`, which must have landmarks."""
+    anchor = tracked[box_frame]
+    if anchor is None:
+        raise ValueError(f"frame {box_frame} has no landmarks to place the crop box")
+    box = crop_box(anchor.points.astype(np.float64), load_topology())
     hr = box.size >= hr_min_box
     crops = np.stack([crop(img, box, size) for img in frames])
     crops_hr = np.stack([crop(img, box, 2 * size) for img in frames]) if hr else None
@@ -80,8 +96,8 @@ def build_clip(
         if t is not None:
             points[i] = to_crop(t.points.astype(np.float64), box, size)
             valid[i] = True
-    person = grid_mask(frames[first], box, size)
-    return ClipData(path.stem, identity, crops, crops_hr, points, valid, person)
+    person = grid_mask(frames[box_frame], box, size)
+    return ClipData(name, identity, crops, crops_hr, points, valid, person)
 
 
 def save_clip(clip: ClipData, path: Path) -> None:

@@ -6,9 +6,15 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine.errors import VisageError
 from engine.paths import cache_dir, shared_faces_dir
+
+if TYPE_CHECKING:
+    from engine.training.clips import ClipData
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--save-every", type=int, default=200)
+    m = p.add_argument_group("meta-training (--meta: Reptile from the base weights in --init)")
+    m.add_argument("--meta", action="store_true", help="meta-train; --steps counts outer steps")
+    m.add_argument("--inner-steps", type=int, default=2, help="inner Adam steps per task")
+    m.add_argument("--outer-lr", type=float, default=1e-4, help="outer Adam's learning rate")
 
 
 def _workers(args: argparse.Namespace) -> int:
@@ -65,8 +75,14 @@ def _workers(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from engine.models.identity import load_identity_encoder
-    from engine.training.clips import cache_clips, load_clip
     from engine.training.identities import clip_identities
+
+    clips = _training_clips(args)
+    idents = clip_identities(clips, load_identity_encoder())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.meta:
+        return _meta(args, clips, idents, out)
     from engine.training.trainer import TrainConfig, run, world
 
     cfg = TrainConfig(
@@ -76,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch=args.batch,
         lr=args.lr,
         perceptual=args.perceptual,
-        perceptual_scales=tuple(float(v) for v in args.perceptual_scales.split(",")),
+        perceptual_scales=_scales(args),
         w_gan=args.w_gan,
         w_fm=args.w_fm,
         w_identity=args.w_identity,
@@ -85,6 +101,42 @@ def cmd_train(args: argparse.Namespace) -> int:
         workers=_workers(args),
         max_minutes=args.max_minutes,
     )
+    log.info(
+        "training %s/%s on %d clips of %d people",
+        cfg.tier,
+        cfg.stage,
+        len(clips),
+        len({c.identity for c in clips}),
+    )
+    if cfg.stage != "warp" and not args.init and not (out / "warp" / "config.json").is_file():
+        log.warning(
+            "the %s stage starts from an untrained warp net: pass --init with the previous "
+            "stage's folder",
+            cfg.stage,
+        )
+    last = run(
+        cfg,
+        clips,
+        idents,
+        out,
+        init=Path(args.init) if args.init else None,
+        resume=not args.fresh,
+        device=args.device,
+    )
+    if world()[0] == 0:
+        log.info("done: %s", " ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    return 0
+
+
+def _scales(args: argparse.Namespace) -> tuple[float, ...]:
+    return tuple(float(v) for v in args.perceptual_scales.split(","))
+
+
+def _training_clips(args: argparse.Namespace) -> list[ClipData]:
+    """The cached training clips (held-out people excluded); rank 0 builds the cache."""
+    from engine.training.clips import cache_clips, load_clip
+    from engine.training.trainer import world
+
     videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
     cache = Path(args.cache) if args.cache else cache_dir() / "train"
     cached = sorted(cache.glob("*.npz")) if cache.is_dir() else []
@@ -106,33 +158,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     clips = [load_clip(p) for p in paths if p.name.split("__")[0] not in HELD_OUT]
     if not clips:
         raise VisageError(f"no usable clips cached in {cache}")
-    idents = clip_identities(clips, load_identity_encoder())
-    log.info(
-        "training %s/%s on %d clips of %d people",
-        cfg.tier,
-        cfg.stage,
-        len(clips),
-        len({c.identity for c in clips}),
+    return clips
+
+
+def _meta(
+    args: argparse.Namespace, clips: list[ClipData], idents: dict[str, np.ndarray], out: Path
+) -> int:
+    from engine.runtime.neural import tier_folder
+    from engine.training.finetune import FineTuneConfig
+    from engine.training.meta import MetaConfig, run_meta
+
+    init = Path(args.init) if args.init else tier_folder(args.tier)
+    if not (init / "warp" / "config.json").is_file():
+        raise VisageError(f"meta-training starts from trained base weights; none in {init}")
+    cfg = MetaConfig(
+        tier=args.tier,
+        outer_steps=args.steps,
+        inner_steps=args.inner_steps,
+        inner=FineTuneConfig(lr=args.lr, batch=args.batch, perceptual_scales=_scales(args)),
+        outer_lr=args.outer_lr,
+        log_every=args.log_every,
+        save_every=args.save_every,
+        max_minutes=args.max_minutes,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.stage != "warp" and not args.init and not (out / "warp" / "config.json").is_file():
-        log.warning(
-            "the %s stage starts from an untrained warp net: pass --init with the previous "
-            "stage's folder",
-            cfg.stage,
-        )
-    last = run(
-        cfg,
-        clips,
-        idents,
-        out,
-        init=Path(args.init) if args.init else None,
-        resume=not args.fresh,
-        device=args.device,
-    )
-    if rank == 0:
-        log.info("done: %s", " ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    if args.fresh:
+        (out / "meta.pt").unlink(missing_ok=True)
+    stats = run_meta(cfg, clips, idents, init, out, device=args.device)
+    log.info("meta-training done: %s", " ".join(f"{k} {v:.4f}" for k, v in stats.items()))
     return 0
 
 

@@ -76,12 +76,17 @@ class PairSampler:
         idents: dict[str, F32],
         seed: int = 0,
         need_hr: bool = False,
+        source: int | None = None,
     ) -> None:
+        """source: always this frame as the pair's source (one clip only), else random."""
         self.clips = [c for c in clips if len(c.valid_indices) >= 2]
         if need_hr:
             self.clips = [c for c in self.clips if c.crops_hr is not None]
         if not self.clips:
             raise ValueError("no usable clips (each needs 2+ tracked frames)")
+        if source is not None and (len(self.clips) != 1 or not self.clips[0].valid[source]):
+            raise ValueError("a fixed source frame needs one clip in which it is tracked")
+        self.source = source
         self.idents = idents
         self.rng = np.random.default_rng(seed)
         self.topo: FaceTopology = load_topology()
@@ -107,6 +112,9 @@ class PairSampler:
 
     def pick(self) -> tuple[ClipData, int, int]:
         clip = self.clips[self.rng.integers(len(self.clips))]
+        if self.source is not None:  # one fixed source frame, as the personalized avatar uses
+            others = clip.valid_indices[clip.valid_indices != self.source]
+            return clip, self.source, int(self.rng.choice(others))
         s, d = self.rng.choice(clip.valid_indices, 2, replace=False)
         return clip, int(s), int(d)
 

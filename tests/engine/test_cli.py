@@ -278,3 +278,79 @@ def test_render_uses_the_networks_unless_told_not_to(
     assert len(detect_faces(neural[3])) == 1
     diff = np.abs(neural[3].astype(int) - geometric[3].astype(int)).mean()
     assert 0.5 < diff < 40
+
+
+# --- self-test --------------------------------------------------------------------------------
+
+
+def test_self_test_renders_the_sample_and_reports(caplog: pytest.LogCaptureFixture) -> None:
+    """`visage --self-test` runs the real pipeline (networks included) and logs its report."""
+    with caplog.at_level(logging.INFO):
+        code = main(["--self-test"])
+    assert code == 0, caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    text = caplog.text
+    assert "running from the source tree" in text
+    assert "rendered 30 frames 512x512 of mona_lisa.jpg driven by sample.mp4 (encoded 30)" in text
+    assert re.search(r"networks: cpu tier, (torch\.compile|eager) on cpu", text), text
+    assert re.search(r"device (cpu|cuda)", text)
+    assert re.search(r"\d+\.\d ms/frame in the engine", text)
+    assert re.search(r"tracked in (2[4-9]|30)/30 frames", text)
+    assert "face in avatar: yes" in text
+    assert text.rstrip().endswith("self-test passed")
+
+
+def test_self_test_fails_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken installation (here: a bundled portrait without a face) exits 1, saying why."""
+    (tmp_path / "portraits").mkdir()
+    Image.new("RGB", (320, 320), (90, 90, 90)).save(tmp_path / "portraits" / "mona_lisa.jpg")
+    monkeypatch.setenv("VISAGE_ASSETS", str(tmp_path))
+    with caplog.at_level(logging.INFO):
+        code = main(["--self-test"])
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith("self-test FAILED: No face found"), errors
+    assert "self-test passed" not in caplog.text
+
+
+def test_self_test_checks_name_each_failure() -> None:
+    """Each sanity check of the self-test fails on its own and names what is wrong."""
+    from dataclasses import replace
+
+    from engine.runtime.selftest import SelfTestResult
+
+    good = SelfTestResult(
+        portrait="p.jpg",
+        clip="c.mp4",
+        frames=30,
+        encoded_frames=30,
+        size=(512, 512),
+        expected_size=(512, 512),
+        faces_found=30,
+        motion=12.0,
+        to_portrait=4.0,
+        to_driver=70.0,
+        avatar_face=True,
+        engine_ms=40.0,
+        landmarks_ms=7.0,
+        networks_ms=25.0,
+        wall_ms=60.0,
+        backend="cpu tier, eager on cpu",
+        device="cpu",
+        requested=30,
+    )
+    assert good.problems() == []
+    assert len(good.report()) == 4
+    broken = {
+        "expected 30 frames": replace(good, encoded_frames=0),
+        "frames are 256x256": replace(good, size=(256, 256)),
+        "tracked in only 3 frames": replace(good, faces_found=3),
+        "does not move": replace(good, motion=0.0),
+        "looks like the driving frames": replace(good, to_portrait=70.0, to_driver=4.0),
+        "no face found in the avatar": replace(good, avatar_face=False),
+    }
+    for expected, result in broken.items():
+        problems = result.problems()
+        assert len(problems) == 1 and expected in problems[0], (expected, problems)

@@ -1,0 +1,1 @@
+"""One-click personalization: recording checks, source-frame choice, fine-tune, profiles."""
