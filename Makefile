@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-.PHONY: setup run test lint
+.PHONY: setup run test lint app
 setup: $(VENV)/.installed
 
 run: setup
@@ -26,3 +26,7 @@ lint: setup
 	$(VENV)/bin/ruff check engine app tests
 	$(VENV)/bin/ruff format --check engine app tests
 	$(VENV)/bin/mypy
+
+# Standalone app: dist/visage/ (PyInstaller onedir, build.spec), then its self-test from the bundle.
+app: setup
+	VENV=$(VENV) scripts/build_app.sh

@@ -33,3 +33,7 @@ class ConfigError(VisageError):
 
 class CompileError(VisageError):
     """A network cannot be compiled with the requested backend (or with any backend)."""
+
+
+class VirtualCameraError(VisageError):
+    """The virtual camera cannot be opened or stopped taking frames."""

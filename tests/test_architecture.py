@@ -38,7 +38,7 @@ def test_mediapipe_is_imported_in_one_place() -> None:
 def test_engine_uses_logging_not_print() -> None:
     offenders = []
     for p in ENGINE.rglob("*.py"):
-        if p.name == "cli.py" or "tools" in p.parts:
+        if p.name in ("cli.py", "command.py") or "tools" in p.parts:
             continue  # command output is the CLI's job
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
@@ -71,3 +71,35 @@ def test_weights_are_never_unpickled_unsafely() -> None:
             if not safe:
                 offenders.append(f"{p}:{node.lineno}")
     assert not offenders, f"torch.load without weights_only=True: {offenders}"
+
+
+APP = ENGINE.parent / "app"
+
+
+def _modules(path: Path) -> set[str]:
+    """Full names of the absolute imports of a file (`from a.b import c` gives a.b)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_app_uses_only_the_engine_api() -> None:
+    """app/ reaches the engine through engine/api.py alone (the narrow public surface)."""
+    offenders = [
+        f"{p.relative_to(APP.parent)}: {m}"
+        for p in sorted(APP.rglob("*.py"))
+        for m in sorted(_modules(p))
+        if (m == "engine" or m.startswith("engine.")) and m != "engine.api"
+    ]
+    assert not offenders, f"app modules importing engine internals: {offenders}"
+
+
+def test_app_models_are_qt_free() -> None:
+    """The state behind the widgets (app/models, the controller) is testable without Qt."""
+    files = [*sorted((APP / "models").rglob("*.py")), APP / "controller.py"]
+    offenders = [str(p) for p in files if _imports(p) & {"PySide6", "shiboken6"}]
+    assert not offenders, f"Qt imported by models: {offenders}"

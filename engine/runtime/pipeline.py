@@ -113,6 +113,17 @@ class Pipeline:
     def calibrated(self) -> bool:
         return self._motion.calibrated
 
+    def adopt_driver(self, previous: Pipeline) -> None:
+        """Continue the driver's stream of `previous` (another portrait, or the same portrait
+        with networks): its face tracker, smoothing, neutral face and presence state move here,
+        so a portrait switch neither restarts MediaPipe nor loses the calibration. `previous`
+        must not process frames afterwards (close it)."""
+        self._tracker, previous._tracker = previous._tracker, None
+        self._smoother = previous._smoother
+        self._motion = previous._motion
+        self._gate = previous._gate
+        self.last_landmarks = previous.last_landmarks
+
     def _face_tracker(self) -> FaceTracker:
         """The stream tracker, created on first use (MediaPipe is slow to start)."""
         if self._tracker is None:
