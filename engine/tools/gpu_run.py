@@ -115,16 +115,20 @@ def bench(tiers: list[str], backends: list[str], frames: int, device: str = "cud
             nets, note = untrained_models(tier), " (untrained weights: timing only)"
         runs += [(f"{tier} tier on {device}{note}", nets, b) for b in backends]
     for label, models, backend in runs:
-        result = run_bench(
-            portrait,
-            driving,
-            frames=frames,
-            neural=models,
-            device=device,
-            backend=backend,
-            label=label,
-            open_source=Cv2Clip,
-        )
+        try:
+            result = run_bench(
+                portrait,
+                driving,
+                frames=frames,
+                neural=models,
+                device=device,
+                backend=backend,
+                label=label,
+                open_source=Cv2Clip,
+            )
+        except Exception:  # one failed configuration must not cost the others' figures
+            log.exception("bench of %s (%s) failed", label, backend)
+            continue
         print(format_bench(result, portrait.name, driving.name) + "\n", flush=True)
 
 

@@ -4,6 +4,7 @@ same checks on CUDA are in tests/engine/gpu)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from engine.config import EngineConfig
@@ -16,6 +17,7 @@ from engine.runtime.pipeline import Pipeline
 from engine.types import Controls, Motion
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # CPU float16 NaNs
 def test_float16_renderer_beside_a_float32_one_of_the_same_models() -> None:
     """A float16 renderer casts every input to its graphs' dtype and leaves the networks of a
     float32 renderer of the same models alone. (Its accuracy is checked on CUDA in
