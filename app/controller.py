@@ -15,21 +15,27 @@ from app.models.camera import CameraModel, ChoiceKind, SourceChoice
 from app.models.controls import SMOOTHING_RANGE, STRENGTH_RANGE, ControlsModel
 from app.models.gallery import IMAGE_SUFFIXES, GalleryModel, same_path
 from app.models.messages import Message, MessagesModel
+from app.models.personalize import FILE_NOTE, SAMPLE_NOTE, PersonalizeModel
 from app.models.preview import PreviewModel
+from app.models.profiles import ProfilesModel, same_folder
 from app.models.stats import StatsModel
 from app.models.vcam import VirtualCameraModel
+from app.personalization import Personalization, PersonalizeCommands
 from app.settings_store import Settings
 from engine.api import (
     DEFAULT_PORTRAIT,
+    RECORD_SECONDS,
     CalibrationChanged,
     CamerasChanged,
     ComputeChanged,
     Controls,
+    EngineEvent,
     EngineFault,
     LiveFrame,
+    PersonalizeOptions,
     PortraitLoaded,
     PortraitRefused,
-    RunnerEvent,
+    PortraitRequest,
     SourceChanged,
     SourceLost,
     SourceSpec,
@@ -46,8 +52,9 @@ FIRST_START_HINT = (
 NO_FACE_NOTE = "No face in view: the avatar holds, then eases to its neutral face."
 
 
-class EngineCommands(Protocol):
-    """What the controller asks of the engine (the bridge forwards these to the Runner)."""
+class EngineCommands(PersonalizeCommands, Protocol):
+    """What the controller asks of the engine (the bridge forwards these to the Runner, the
+    profile library and personalization jobs)."""
 
     def load_portrait(self, path: str | Path) -> None: ...
 
@@ -80,8 +87,12 @@ class AppController:
         settings: Settings,
         bundled: list[str],
         source: SourceChoice | None = None,
+        personalize: PersonalizeOptions | None = None,
+        record_seconds: float = RECORD_SECONDS,
     ) -> None:
-        """source: a driving source for this run only (not remembered), else the settings'."""
+        """source: a driving source for this run only (not remembered), else the settings'.
+        personalize / record_seconds: the fine-tune's budget and steps, the recording's length
+        (the defaults: the device's budget, about 30 s)."""
         self.engine = engine
         self._settings = settings
         self._bundled = bundled
@@ -99,6 +110,12 @@ class AppController:
         self.stats = StatsModel()
         self.messages = MessagesModel()
         self.vcam = VirtualCameraModel(settings.virtual_camera_size)
+        self.profiles = ProfilesModel()
+        self.personalize = PersonalizeModel(record_seconds)
+        self.personalization = Personalization(
+            engine, self.personalize, self.profiles, self.messages, self._source_note, personalize
+        )
+        self._portrait = settings.portrait  # the last portrait animated (kept while a profile is)
         self.calibration_offered = settings.calibration_offered
         self.dirty = bool(missing)
         self._loaded_once = False
@@ -109,6 +126,8 @@ class AppController:
         self.vcam.toggled.connect(self._vcam_toggled)
         self.vcam.changed.connect(lambda _: self._mark_dirty())
         self.preview.overlay_changed.connect(lambda _: self._mark_dirty())
+        self.profiles.selection_changed.connect(lambda _: self._profile_changed())
+        self.profiles.entries_changed.connect(lambda _: self._profile_changed())
 
     # -- start-up ----------------------------------------------------------------------------------
     def startup_portrait(self) -> str:
@@ -122,19 +141,53 @@ class AppController:
         default = next((p for p in self._bundled if Path(p).name == DEFAULT_PORTRAIT), None)
         return default or self._bundled[0]
 
+    def startup_request(self) -> PortraitRequest:
+        """The remembered profile if its folder is still there, else startup_portrait()."""
+        folder = self._settings.profile
+        if folder and Path(folder).is_dir():
+            return PortraitRequest(folder, profile=True)
+        return PortraitRequest(self.startup_portrait())
+
     def startup_source(self) -> SourceSpec:
         return self.camera.spec()
 
-    def started(self, portrait: str) -> None:
+    def started(self, portrait: str | PortraitRequest) -> None:
         """The engine was started with `portrait` (it answers with loaded or refused)."""
-        self.gallery.requested = portrait
+        if isinstance(portrait, PortraitRequest) and portrait.profile:
+            self.profiles.requested = portrait.path
+        else:
+            self.gallery.requested = (
+                portrait.path if isinstance(portrait, PortraitRequest) else portrait
+            )
         self.engine.set_controls(self.controls.snapshot())
+        self.engine.refresh_profiles()
 
     # -- user actions ------------------------------------------------------------------------------
     def choose_portrait(self, path: str) -> None:
         if self.gallery.selected and same_path(path, self.gallery.selected):
             return
         self.gallery.request(path)
+
+    def open_personalize(self) -> None:
+        """The personalization dialog opens: a finished result makes way for a new run."""
+        if self.personalize.phase in ("done", "rejected", "failed"):
+            self.personalize.reset()
+
+    def delete_profile(self, folder: str) -> None:
+        """Delete a profile; deleting the animated one returns to the last portrait."""
+        animated = self.profiles.active is not None and same_folder(folder, self.profiles.active)
+        self.personalization.delete(folder)
+        if animated:
+            self.gallery.request(self._fallback_portrait())
+
+    def _fallback_portrait(self) -> str:
+        last = self._portrait
+        return last if last and Path(last).is_file() else self.default_portrait()
+
+    def _source_note(self) -> str:
+        if self.camera.playing_sample():
+            return SAMPLE_NOTE
+        return FILE_NOTE if self.camera.playing_file() else ""
 
     def add_portraits(self, paths: list[str]) -> list[str]:
         """Ask for image files to be animated (the last one wins); they join the gallery once
@@ -180,8 +233,10 @@ class AppController:
         if not self.camera.lost:
             self.preview.set_notes(webcam="" if live.output.face_found else NO_FACE_NOTE)
 
-    def handle(self, event: RunnerEvent) -> None:
+    def handle(self, event: EngineEvent) -> None:
         log.debug("engine event: %s", event)
+        if self.personalization.handle(event):
+            return
         if isinstance(event, SourceChanged):
             self._source_active(event)
         elif isinstance(event, SourceLost):
@@ -210,13 +265,20 @@ class AppController:
         was_lost = self.camera.lost
         self.camera.source_active(event.description, event.camera, event.note)
         self.preview.set_notes(webcam="")
-        if event.note:
+        offer = self.messages.current is not None and self.messages.current.action is not None
+        if event.note and not offer:  # an offer (Calibrate now) stays: the camera panel has it
             self.messages.post(Message("info", event.note))
-        elif was_lost and self.messages.current is not None:
+        elif not event.note and was_lost and self.messages.current is not None:
             self.messages.dismiss(self.messages.current.text)
 
     def _portrait_loaded(self, event: PortraitLoaded) -> None:
-        self.gallery.loaded(event.path)
+        if event.profile:
+            self.profiles.loaded(event.path)
+            self.gallery.deselect()
+        else:
+            self.gallery.loaded(event.path)
+            self.profiles.deactivate()
+            self._portrait = self.gallery.selected or event.path
         self.preview.set_notes(avatar="")
         self._mark_dirty()
         if event.notes:
@@ -229,10 +291,18 @@ class AppController:
         self._loaded_once = True
 
     def _portrait_refused(self, event: PortraitRefused) -> None:
-        self.gallery.refused(event.path)
-        name = Path(event.path).name
-        if self.gallery.selected is not None:
+        if event.profile:
+            self.profiles.refused(event.path)
+            name = f"Profile {Path(event.path).name}"
+        else:
+            self.gallery.refused(event.path)
+            name = Path(event.path).name
+        if self.gallery.selected is not None or self.profiles.active is not None:
             text = f"{name} was not loaded: {event.reason} The current portrait stays."
+        elif event.profile:  # a remembered profile went bad: back to the portrait
+            fallback = self._fallback_portrait()
+            text = f"{name} was not loaded: {event.reason} Showing {Path(fallback).name}."
+            self.gallery.request(fallback)
         else:  # nothing animated yet (a remembered portrait went bad): fall back to the default
             text = f"{name} was not loaded: {event.reason} Showing the default portrait."
             if not same_path(event.path, self.default_portrait()):
@@ -267,6 +337,11 @@ class AppController:
         else:
             self.engine.start_virtual_camera(settings)
 
+    def _profile_changed(self) -> None:
+        entry = self.profiles.active_entry()
+        self.preview.set_avatar_name(entry.name if entry is not None else "")
+        self._mark_dirty()
+
     # -- settings ----------------------------------------------------------------------------------
     def _mark_dirty(self) -> None:
         self.dirty = True
@@ -278,7 +353,7 @@ class AppController:
         if not self._remember_source:
             choice = SourceChoice(cast(ChoiceKind, s.source_kind), s.camera, s.source_path)
         return Settings(
-            portrait=self.gallery.selected or s.portrait,
+            portrait=self.gallery.selected or self._portrait,
             user_portraits=tuple(self.gallery.user_paths()),
             source_kind=choice.kind,
             camera=choice.camera,
@@ -291,4 +366,5 @@ class AppController:
             show_landmarks=self.preview.show_landmarks,
             virtual_camera_size=self.vcam.size,
             calibration_offered=self.calibration_offered,
+            profile=self.profiles.active or self.profiles.requested or "",
         )

@@ -1,8 +1,9 @@
 """The bridge between the engine's threads and the GUI thread.
 
-It owns the live Runner. Engine callbacks (from engine threads) become queued Qt signals
-delivered on the GUI thread (`engine_event`); frames are pulled on a QTimer (`frame_ready`
-fires only for a new one). Commands go straight to the Runner, whose methods never block.
+It owns the live Runner, the profile library and the personalization job. Engine callbacks
+(from engine threads) become queued Qt signals delivered on the GUI thread (`engine_event`);
+frames are pulled on a QTimer (`frame_ready` fires only for a new one). Commands go straight to
+the engine, whose methods never block.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from engine.api import (
     Controls,
+    EngineEvent,
     LiveFrame,
+    PersonalizeJob,
+    PersonalizeOptions,
+    PortraitRequest,
+    ProfileLibrary,
+    Recording,
+    RecordingStatus,
     Runner,
-    RunnerEvent,
     RunnerOptions,
     SourceSpec,
     VirtualCameraSettings,
@@ -26,11 +33,13 @@ from engine.api import (
 log = logging.getLogger(__name__)
 
 PULL_MS = 15  # how often the GUI looks for a new frame (the camera delivers every 33-40 ms)
+JOB_WAIT_S = 2.0  # how long closing waits for a cancelled personalization to end
 
 
 class EngineBridge(QObject):
-    """engine_event(RunnerEvent) and frame_ready(LiveFrame) are emitted on the GUI thread.
-    runner_parts: passed to Runner (camera_opener, camera_lister, sink) to replace parts."""
+    """engine_event(EngineEvent) and frame_ready(LiveFrame) are emitted on the GUI thread.
+    runner_parts: passed to Runner (camera_opener, camera_lister, sink) to replace parts.
+    profiles_root: the profiles folder (None: the user's)."""
 
     engine_event = Signal(object)
     frame_ready = Signal(object)
@@ -40,10 +49,13 @@ class EngineBridge(QObject):
         self,
         options: RunnerOptions | None = None,
         parent: QObject | None = None,
+        profiles_root: Path | None = None,
         **runner_parts: Any,
     ) -> None:
         super().__init__(parent)
         self.runner = Runner(self._post, options, **runner_parts)
+        self.profiles = ProfileLibrary(self._post, profiles_root)
+        self.job: PersonalizeJob | None = None
         self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
         self._timer.setInterval(PULL_MS)
@@ -53,25 +65,32 @@ class EngineBridge(QObject):
         self.unfinished = False  # a network compile was still running when stopped
 
     # -- lifetime ----------------------------------------------------------------------------------
-    def start(self, source: SourceSpec, portrait: str | Path) -> None:
+    def start(self, source: SourceSpec, portrait: str | Path | PortraitRequest) -> None:
         self.runner.start(source, portrait)
+        self.profiles.start()
         self._timer.start()
         self.running = True
 
     def stop(self) -> None:
-        """Stop the timer and every engine thread (joins them; see `unfinished`)."""
+        """Stop the timer and every engine thread (joins them; see `unfinished`). A running
+        personalization is cancelled (nothing is written)."""
         self._timer.stop()
         if self.running:
             self.running = False
-            self.unfinished = not self.runner.stop()
+            job_ended = True
+            if self.job is not None:
+                self.job.cancel()
+                job_ended = self.job.wait(JOB_WAIT_S)
+            self.profiles.stop()
+            self.unfinished = not self.runner.stop() or not job_ended
 
     # -- engine -> GUI -----------------------------------------------------------------------------
-    def _post(self, event: RunnerEvent) -> None:
+    def _post(self, event: EngineEvent) -> None:
         """Called on engine threads: hand the event to the GUI thread's event loop."""
         self._posted.emit(event)
 
     @Slot(object)
-    def _deliver(self, event: RunnerEvent) -> None:
+    def _deliver(self, event: EngineEvent) -> None:
         self.engine_event.emit(event)
 
     def _pull(self) -> None:
@@ -104,3 +123,33 @@ class EngineBridge(QObject):
 
     def rescan_cameras(self) -> None:
         self.runner.rescan_cameras()
+
+    # -- personalization and profiles (never block) ------------------------------------------------
+    def load_profile(self, folder: str | Path) -> None:
+        self.runner.load_profile(folder)
+
+    def start_recording(self) -> None:
+        self.runner.start_recording()
+
+    def recording_status(self) -> RecordingStatus | None:
+        return self.runner.recording_status()
+
+    def stop_recording(self) -> Recording:
+        return self.runner.stop_recording()
+
+    def personalize(
+        self, recording: Recording, name: str, options: PersonalizeOptions
+    ) -> PersonalizeJob:
+        """Learn a new profile from `recording` on a worker thread (events: engine_event)."""
+        self.job = PersonalizeJob(recording, name, self.profiles.root, self._post, options)
+        self.job.start()
+        return self.job
+
+    def refresh_profiles(self) -> None:
+        self.profiles.refresh()
+
+    def rename_profile(self, folder: str, name: str) -> None:
+        self.profiles.rename(folder, name)
+
+    def delete_profile(self, folder: str) -> None:
+        self.profiles.delete(folder)

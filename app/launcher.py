@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.models.camera import SAMPLE, SourceChoice
-from engine.api import LoaderOptions, RunnerOptions, VisageError, bundled_portraits, run_cli
+from engine.api import (
+    LoaderOptions,
+    PortraitRequest,
+    RunnerOptions,
+    VisageError,
+    bundled_portraits,
+    run_cli,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,8 @@ def run_app(options: AppOptions) -> int:
     controller = AppController(bridge, settings, bundled, source=options.source)
     window = MainWindow(controller, bridge, store)
     window.show()
-    portrait = options.portrait or controller.startup_portrait()
+    given = PortraitRequest(options.portrait) if options.portrait else None
+    portrait = given or controller.startup_request()
     bridge.start(controller.startup_source(), portrait)
     controller.started(portrait)
     if options.screenshots is not None:

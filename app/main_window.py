@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -28,7 +30,9 @@ from app.widgets.banner import Banner
 from app.widgets.camera_picker import CameraPicker
 from app.widgets.controls_panel import ControlsPanel
 from app.widgets.gallery import GalleryWidget
+from app.widgets.personalize_dialog import PersonalizeDialog
 from app.widgets.preview import PreviewPanel
+from app.widgets.profiles import ProfilesWidget
 from app.widgets.stats_bar import StatsBar
 from app.widgets.vcam_panel import VirtualCameraPanel
 
@@ -43,6 +47,7 @@ SHORTCUTS = (
     ("M", "Mirror the camera"),
     ("N / Shift+N", "Next / previous portrait"),
     ("Ctrl+O", "Add your own portrait (or drop image files on the window)"),
+    ("P", "Personalize: record about 30 s of you and learn your face"),
     ("R", "Rescan for cameras"),
     ("F11", "Full screen"),
     ("Ctrl+Q", "Quit"),
@@ -78,6 +83,11 @@ class MainWindow(QMainWindow):
         self.gallery = GalleryWidget(c.gallery)
         self.gallery.add_requested.connect(self.add_portraits_dialog)
         self.gallery.remove_requested.connect(c.remove_portrait)
+        self.profiles = ProfilesWidget(c.profiles)
+        self.profiles.personalize_requested.connect(self.open_personalize)
+        self.profiles.rename_requested.connect(self.rename_profile_dialog)
+        self.profiles.delete_requested.connect(self.delete_profile_dialog)
+        self.personalize_dialog: PersonalizeDialog | None = None
         self.camera = CameraPicker(c.camera)
         self.controls = ControlsPanel(c.controls)
         self.controls.calibrate_requested.connect(c.calibrate)
@@ -101,6 +111,7 @@ class MainWindow(QMainWindow):
         side = QVBoxLayout(sidebar)
         side.setContentsMargins(4, 0, 4, 0)
         side.addWidget(_group("Portrait", self.gallery))
+        side.addWidget(_group("Your profiles", self.profiles))
         side.addWidget(_group("Camera", self.camera))
         side.addWidget(_group("Animation", self.controls))
         side.addWidget(_group("Virtual camera", self.vcam))
@@ -143,6 +154,7 @@ class MainWindow(QMainWindow):
         self._action("&File", "Add portrait…", "Ctrl+O", self.add_portraits_dialog, "add")
         self._action("&File", "Next portrait", "N", lambda: c.next_portrait(1), "next")
         self._action("&File", "Previous portrait", "Shift+N", lambda: c.next_portrait(-1), "prev")
+        self._action("&File", "Personalize…", "P", self.open_personalize, "personalize")
         self._action("&File", "Quit", "Ctrl+Q", self._quit, "quit")
         self._action("&Camera", "Calibrate", "C", c.calibrate, "calibrate")
         mirror = self._action("&Camera", "Mirror", "M", lambda: None, "mirror")
@@ -185,6 +197,41 @@ class MainWindow(QMainWindow):
             self.controller.add_portraits(paths)
             event.acceptProposedAction()
 
+    # -- personalization and profiles --------------------------------------------------------------
+    def open_personalize(self) -> None:
+        """Show the personalization dialog (made on first use)."""
+        c = self.controller
+        if self.personalize_dialog is None:
+            poll = c.personalization.poll
+            self.personalize_dialog = PersonalizeDialog(c.personalize, c.preview, poll, self)
+        c.open_personalize()
+        self.personalize_dialog.show()
+        self.personalize_dialog.raise_()
+        self.personalize_dialog.activateWindow()
+
+    def rename_profile_dialog(self, folder: str) -> None:
+        entry = self.controller.profiles.find(folder)
+        current = entry.name if entry is not None else ""
+        name, ok = QInputDialog.getText(
+            self, "Rename profile", "New name:", QLineEdit.EchoMode.Normal, current
+        )
+        if ok:
+            self.controller.personalization.rename(folder, name)
+
+    def delete_profile_dialog(self, folder: str) -> None:
+        entry = self.controller.profiles.find(folder)
+        name = entry.name if entry is not None else Path(folder).name
+        answer = QMessageBox.question(
+            self,
+            "Delete profile",
+            f"Delete the profile “{name}”? Its networks and source image are removed from "
+            f"{folder}; this cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.delete_profile(folder)
+
     # -- the rest ----------------------------------------------------------------------------------
     def _quit(self) -> None:
         self.close()
@@ -208,6 +255,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         self._save_timer.stop()
+        if self.personalize_dialog is not None:
+            self.personalize_dialog.hide()
+        self.controller.personalization.close()
         if self.store is not None:
             self.controller.dirty = True
             self.save_settings()

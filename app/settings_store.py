@@ -2,9 +2,12 @@
 
     {"version": 1, "settings": {"portrait": "...", "user_portraits": [...], ...}}
 
-A missing file gives the defaults; so does a corrupt one (kept aside as settings.json.corrupt)
-or one of another version, each with a log line saying so. A field of the wrong type falls back
-to its default alone. Writes go to a temporary file beside it, then replace it in one step.
+Fields are only ever added, each with a default, so a file written by an older Visage loads (its
+missing fields take their defaults) and an older Visage reads a newer file (it ignores fields it
+does not know); the version changes only when a field's meaning does. A missing file gives the
+defaults; so does a corrupt one (kept aside as settings.json.corrupt) or one of another
+version, each with a log line saying so. A field of the wrong type falls back to its default
+alone. Writes go to a temporary file beside it, then replace it in one step.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ class Settings:
     """portrait: the animated portrait ("" = the bundled default). user_portraits: the user's
     own, in gallery order. source_kind/camera/source_path: the driving source ("auto",
     "camera", "file"). resolution: requested camera size. calibration_offered: the first-start
-    calibration hint was shown."""
+    calibration hint was shown. profile: the folder of the personalized profile animated ("" =
+    none: the portrait is)."""
 
     portrait: str = ""
     user_portraits: tuple[str, ...] = ()
@@ -45,6 +49,7 @@ class Settings:
     show_landmarks: bool = False
     virtual_camera_size: tuple[int, int] = (1280, 720)
     calibration_offered: bool = False
+    profile: str = ""
 
 
 def _valid(name: str, value: Any, default: Any) -> Any:

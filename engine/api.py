@@ -3,6 +3,8 @@ of the engine). Everything here is Qt-free; the live parts run on their own thre
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from engine.capture.cameras import CameraInfo
 from engine.capture.virtual_camera import SIZES as VIRTUAL_CAMERA_SIZES
 from engine.capture.virtual_camera import VirtualCameraSettings, install_hint
@@ -14,6 +16,8 @@ from engine.paths import (
     drop_opencv_qt_overrides,
     sample_driving_clip,
 )
+from engine.personalize.capture import GUIDANCE, RECORD_SECONDS, FrameCheck
+from engine.personalize.command import DEFAULT_BUDGET_S
 from engine.runtime.events import (
     CalibrationChanged,
     CamerasChanged,
@@ -28,23 +32,67 @@ from engine.runtime.events import (
     SourceSpec,
     VirtualCameraChanged,
 )
-from engine.runtime.portrait_loader import LoaderOptions
+from engine.runtime.personalize_job import (
+    PersonalizeEvent,
+    PersonalizeFailed,
+    PersonalizeFinished,
+    PersonalizeJob,
+    PersonalizeOptions,
+    PersonalizeProgress,
+    PersonalizeRejected,
+    PersonalizeStarted,
+)
+from engine.runtime.portrait_loader import LoaderOptions, PortraitRequest
+from engine.runtime.profiles import (
+    ProfileActionFailed,
+    ProfileEvent,
+    ProfileLibrary,
+    ProfilesChanged,
+)
+from engine.runtime.recorder import Recording, RecordingStatus
 from engine.runtime.runner import Runner, RunnerOptions
 from engine.types import Controls, StageTimings
 
+if TYPE_CHECKING:  # these modules import torch: types only (the app imports them likewise)
+    from engine.personalize.profile import ProfileInfo as ProfileInfo
+    from engine.training.finetune import Progress as Progress
+
+# Everything the engine's threads report to the app.
+EngineEvent = RunnerEvent | ProfileEvent | PersonalizeEvent
+
 __all__ = [
+    "DEFAULT_BUDGET_S",
     "DEFAULT_PORTRAIT",
+    "GUIDANCE",
+    "RECORD_SECONDS",
     "VIRTUAL_CAMERA_SIZES",
     "CalibrationChanged",
     "CameraInfo",
     "CamerasChanged",
     "ComputeChanged",
     "Controls",
+    "EngineEvent",
     "EngineFault",
+    "FrameCheck",
     "LiveFrame",
     "LoaderOptions",
+    "PersonalizeEvent",
+    "PersonalizeFailed",
+    "PersonalizeFinished",
+    "PersonalizeJob",
+    "PersonalizeOptions",
+    "PersonalizeProgress",
+    "PersonalizeRejected",
+    "PersonalizeStarted",
     "PortraitLoaded",
     "PortraitRefused",
+    "PortraitRequest",
+    "ProfileActionFailed",
+    "ProfileEvent",
+    "ProfileLibrary",
+    "ProfilesChanged",
+    "Recording",
+    "RecordingStatus",
     "Runner",
     "RunnerEvent",
     "RunnerOptions",

@@ -99,7 +99,8 @@ def test_app_uses_only_the_engine_api() -> None:
 
 
 def test_app_models_are_qt_free() -> None:
-    """The state behind the widgets (app/models, the controller) is testable without Qt."""
+    """The state behind the widgets (app/models, the controllers) is testable without Qt."""
     files = [*sorted((APP / "models").rglob("*.py")), APP / "controller.py"]
+    files.append(APP / "personalization.py")
     offenders = [str(p) for p in files if _imports(p) & {"PySide6", "shiboken6"}]
     assert not offenders, f"Qt imported by models: {offenders}"

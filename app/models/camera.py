@@ -111,6 +111,13 @@ class CameraModel:
         self.lost, self.note = True, message
         self.state_changed.emit(self.status())
 
+    def playing_file(self) -> bool:
+        """A video file drives (the sample clip when there is no webcam), not a camera."""
+        return bool(self.active) and self.active_camera is None and not self.lost
+
+    def playing_sample(self) -> bool:
+        return self.playing_file() and (self.choice.kind == "auto" or self.choice.is_sample())
+
     def status(self) -> str:
         if self.lost:
             return self.note

@@ -81,6 +81,12 @@ class GalleryModel:
             self.requested = None
         self.selection_changed.emit(self.selected)
 
+    def deselect(self) -> None:
+        """None of the gallery's portraits is animated now (a personalized profile is)."""
+        if self.selected is not None:
+            self.selected = None
+            self.selection_changed.emit(None)
+
     def remove(self, path: str) -> bool:
         """Remove a user's portrait (bundled ones stay). False when nothing was removed."""
         entry = self.find(path)

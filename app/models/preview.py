@@ -9,16 +9,19 @@ from engine.api import LiveFrame
 
 class PreviewModel:
     """frame: the newest live result. webcam_note/avatar_note: shown over the panes (camera
-    lost, portrait loading); empty when all is well."""
+    lost, portrait loading); empty when all is well. avatar_name: the name shown over the
+    avatar when it is a personalized profile ("" = the portrait's own name, from the frame)."""
 
     def __init__(self, show_landmarks: bool = False) -> None:
         self.frame: LiveFrame | None = None
         self.show_landmarks = show_landmarks
         self.webcam_note = "Starting the camera…"
         self.avatar_note = "Loading the portrait…"
+        self.avatar_name = ""
         self.frame_changed: Event[LiveFrame] = Event()
         self.overlay_changed: Event[bool] = Event()
         self.notes_changed: Event[tuple[str, str]] = Event()
+        self.name_changed: Event[str] = Event()
 
     def show(self, frame: LiveFrame) -> None:
         """A new live result (ignored when it is the one shown already)."""
@@ -43,3 +46,8 @@ class PreviewModel:
         if notes != (self.webcam_note, self.avatar_note):
             self.webcam_note, self.avatar_note = notes
             self.notes_changed.emit(notes)
+
+    def set_avatar_name(self, name: str) -> None:
+        if name != self.avatar_name:
+            self.avatar_name = name
+            self.name_changed.emit(name)

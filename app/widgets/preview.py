@@ -10,11 +10,20 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QSplitter, QWidget
 
+from app.models.gallery import IMAGE_SUFFIXES
 from app.models.preview import PreviewModel
 from app.qt_image import to_qimage
 from app.widgets.style import ACCENT, PANE_BACKGROUND
 
 LANDMARK_COLOUR = QColor(80, 220, 160)
+
+
+def display_name(portrait: str) -> str:
+    """ "mona_lisa.jpg" -> "Mona Lisa"; a name that is not a file name stays as it is."""
+    path = Path(portrait)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return path.stem.replace("_", " ").title()
+    return portrait
 
 
 class ImagePane(QWidget):
@@ -123,6 +132,7 @@ class PreviewPanel(QWidget):
         model.frame_changed.connect(lambda _: self._refresh())
         model.overlay_changed.connect(lambda _: self._refresh())
         model.notes_changed.connect(lambda _: self._refresh_notes())
+        model.name_changed.connect(lambda _: self._refresh())
         self._refresh_notes()
 
     def _refresh(self) -> None:
@@ -132,7 +142,8 @@ class PreviewPanel(QWidget):
         points = live.landmarks if self.model.show_landmarks else None
         self.webcam.set_image(to_qimage(live.driving), points)
         self.avatar.set_image(to_qimage(live.avatar), None)
-        self.avatar.caption = f"Avatar · {Path(live.portrait).stem.replace('_', ' ').title()}"
+        name = self.model.avatar_name or display_name(live.portrait)
+        self.avatar.caption = f"Avatar · {name}"
 
     def _refresh_notes(self) -> None:
         self.webcam.set_note(self.model.webcam_note)

@@ -8,6 +8,7 @@ profile saved atomically. A rejected, cancelled or failed run writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -69,13 +70,10 @@ def analyse_recording(images: Sequence[ImageArray], fps: float) -> Analysis:
             faces = [lm] if lm is not None else []
             check = assess_frame(image, faces)
             if lm is not None and count > 1:
-                check = FrameCheck(count, *(getattr(check, f) for f in FIELDS))
+                check = dataclasses.replace(check, faces=count)
             tracked.append(lm)
             checks.append(check)
     return Analysis(tuple(tracked), tuple(checks), check_recording(checks, fps))
-
-
-FIELDS = ("size", "brightness", "yaw", "pitch", "mouth", "eyes")
 
 
 def default_init(tier: str = "cpu") -> Path:

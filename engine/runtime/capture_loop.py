@@ -32,7 +32,7 @@ from engine.runtime.events import (
     SourceSpec,
 )
 from engine.runtime.slots import LatestSlot
-from engine.types import Frame
+from engine.types import Frame, ImageArray
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class FrameReader(Protocol):
 
 CameraOpener = Callable[[int, int, int], FrameReader]  # (index, width, height) -> reader
 CameraLister = Callable[[bool, frozenset[int]], tuple[CameraInfo, ...]]  # (probe, in use)
+FrameTap = Callable[[ImageArray, float], None]  # (image, arrival time): sees every frame
 
 
 @dataclass
@@ -79,6 +80,7 @@ class CaptureLoop:
 
     sample: the clip played in "auto" mode when no camera works.
     lost_after: consecutive failed reads that mean the camera is gone.
+    tap: called on the capture thread with every frame delivered (keep it quick).
     """
 
     def __init__(
@@ -92,8 +94,10 @@ class CaptureLoop:
         rescan_s: float = 2.0,
         retry_s: float = 1.0,
         lost_after: int = 15,
+        tap: FrameTap | None = None,
     ) -> None:
         self._out, self._emit, self._sample = out, emit, sample
+        self._tap = tap
         self._open_camera, self._list = camera_opener, camera_lister
         self.rescan_s, self.retry_s, self.lost_after = rescan_s, retry_s, lost_after
         self._requests: LatestSlot[SourceSpec] = LatestSlot()
@@ -175,7 +179,10 @@ class CaptureLoop:
         if self._spec.mirror and self._active.kind == "camera":  # a selfie view; files as made
             image = np.ascontiguousarray(frame.image[:, ::-1])
             frame = Frame(image=image, index=frame.index, timestamp_s=frame.timestamp_s)
-        self._out.put(Captured(frame=frame, arrived_s=time.monotonic()))
+        arrived = time.monotonic()
+        if self._tap is not None:
+            self._tap(frame.image, arrived)
+        self._out.put(Captured(frame=frame, arrived_s=arrived))
 
     def _switch(self, spec: SourceSpec) -> None:
         same_source = dataclasses.replace(spec, mirror=self._spec.mirror) == self._spec

@@ -96,19 +96,23 @@ class CamerasChanged:
 
 @dataclass(frozen=True)
 class PortraitLoaded:
-    """`name` is animated now. notes: worth telling the user (several faces, downscaling)."""
+    """`name` is animated now. notes: worth telling the user (several faces, downscaling).
+    profile: a personalized profile (`path` is its folder, `name` its display name)."""
 
     path: str
     name: str
     notes: tuple[str, ...]
+    profile: bool = False
 
 
 @dataclass(frozen=True)
 class PortraitRefused:
-    """`path` was not loaded (the reason is the engine's message); the current one stays."""
+    """`path` was not loaded (the reason is the engine's message); the current one stays.
+    profile: `path` is a personalized profile's folder."""
 
     path: str
     reason: str
+    profile: bool = False
 
 
 @dataclass(frozen=True)

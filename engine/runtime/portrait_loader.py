@@ -5,10 +5,12 @@ second: the avatar moves right away), then with the networks' pipeline once they
 (seconds from the cache; the very first compile on a CPU takes about a minute). The newest
 request wins; a result overtaken by a newer request is dropped. A portrait that cannot be used
 (no face, damaged file) is refused with the engine's reason and the current one stays.
+A personalized profile is a portrait too: its source image, animated with its own networks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -48,8 +50,29 @@ class LoaderOptions:
 
 
 @dataclass(frozen=True)
+class PortraitRequest:
+    """What to animate. path: an image, or with `profile` a personalized profile's folder
+    (engine.personalize.profile): its source image with its fine-tuned networks."""
+
+    path: str
+    profile: bool = False
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A request resolved on the worker: the image, the networks' folder and tier (None: the
+    options'), and the name to show."""
+
+    image: str
+    models: Path | None
+    tier: str | None
+    name: str
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """A pipeline ready to take over. compute: what renders it. note: worth showing."""
+    """A pipeline ready to take over. compute: what renders it. note: worth showing.
+    path: the request's path (a profile's folder for a profile)."""
 
     pipeline: Pipeline
     path: str
@@ -58,6 +81,7 @@ class Prepared:
     device: str
     compute: str
     note: str = ""
+    profile: bool = False
 
 
 def _device() -> tuple[str, str]:
@@ -68,9 +92,11 @@ def _device() -> tuple[str, str]:
     return report.device, f"{report.device} ({report.device_name})"
 
 
-def _tier(options: LoaderOptions, device: str) -> str:
+def _tier(options: LoaderOptions, device: str, target: _Target | None = None) -> str:
     from engine.runtime.neural import tier_folder
 
+    if target is not None and target.tier is not None:
+        return target.tier
     if options.tier is not None:
         return options.tier
     return "gpu" if device == "cuda" and (tier_folder("gpu") / "warp").is_dir() else "cpu"
@@ -87,7 +113,7 @@ class PortraitLoader:
     ) -> None:
         self.options = options
         self._deliver, self._emit = deliver, emit
-        self._requests: LatestSlot[str] = LatestSlot()
+        self._requests: LatestSlot[PortraitRequest] = LatestSlot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -95,9 +121,11 @@ class PortraitLoader:
         self._thread = threading.Thread(target=self._run, name="visage-portraits", daemon=True)
         self._thread.start()
 
-    def request(self, path: str | Path) -> None:
-        """Load the portrait at `path` (the newest request wins)."""
-        self._requests.put(str(path))
+    def request(self, portrait: str | Path | PortraitRequest) -> None:
+        """Load an image (a path) or a PortraitRequest (the newest request wins)."""
+        if not isinstance(portrait, PortraitRequest):
+            portrait = PortraitRequest(str(portrait))
+        self._requests.put(portrait)
 
     def stop(self, wait_s: float = 2.0) -> bool:
         """Stop after the current step; True when the worker has ended. A network compile
@@ -115,53 +143,57 @@ class PortraitLoader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            path = self._requests.take(timeout=0.2)
-            if path is None:
+            request = self._requests.take(timeout=0.2)
+            if request is None:
                 continue
+            path = request.path
             try:
-                geometric = self._geometric(path)
+                target = _resolve(request)
+                geometric = self._geometric(request, target)
             except VisageError as err:  # no face, damaged file...: the user's to fix
                 log.warning("portrait refused: %s", err)
-                self._emit(PortraitRefused(path, str(err)))
+                self._emit(PortraitRefused(path, str(err), request.profile))
                 continue
             except Exception as err:  # the worker loop's boundary
                 log.exception("loading %s failed", path)
                 fault = EngineFault.of("portrait loader", err)
                 self._emit(fault)
-                self._emit(PortraitRefused(path, fault.message))
+                self._emit(PortraitRefused(path, fault.message, request.profile))
                 continue
             self._deliver(geometric)
             if self.options.networks and not self._overtaken():
-                self._upgrade(geometric)
+                self._upgrade(geometric, target)
 
     def _overtaken(self) -> bool:
         return self._requests.peek() is not None or self._stop.is_set()
 
-    def _geometric(self, path: str) -> Prepared:
+    def _geometric(self, request: PortraitRequest, target: _Target) -> Prepared:
         from engine.portrait import prepare_portrait
         from engine.runtime.pipeline import Pipeline
 
-        portrait = prepare_portrait(path, output_size=self.options.output_size)
+        portrait = prepare_portrait(target.image, output_size=self.options.output_size)
         for note in portrait.notes:
             log.warning("%s", note)
         device, described = _device()
         note = ""
         if self.options.networks:
-            note = f"preparing the {_tier(self.options, device)}-tier networks"
+            whose = "profile's own" if request.profile else f"{_tier(self.options, device)}-tier"
+            note = f"preparing the {whose} networks"
         return Prepared(
             pipeline=Pipeline(portrait, self.options.config),
-            path=path,
-            name=portrait.name,
+            path=request.path,
+            name=target.name or portrait.name,
             notes=portrait.notes,
             device=described,
             compute=GEOMETRIC,
             note=note,
+            profile=request.profile,
         )
 
-    def _upgrade(self, geometric: Prepared) -> None:
+    def _upgrade(self, geometric: Prepared, target: _Target) -> None:
         """Build the networks' pipeline for the same portrait; failures keep the geometric."""
         try:
-            prepared = self._neural(geometric)
+            prepared = self._neural(geometric, target)
         except VisageError as err:
             log.warning("networks unavailable: %s", err)
             note = f"networks unavailable: {err}"
@@ -177,19 +209,28 @@ class PortraitLoader:
             return
         self._deliver(prepared)
 
-    def _neural(self, geometric: Prepared) -> Prepared:
+    def _neural(self, geometric: Prepared, target: _Target) -> Prepared:
         from engine.runtime.neural import load_models
         from engine.runtime.pipeline import Pipeline
 
         portrait: Portrait = geometric.pipeline.portrait
         device, _ = _device()
-        tier = _tier(self.options, device)
-        models = load_models(tier, self.options.models, device)
+        tier = _tier(self.options, device, target)
+        models = load_models(tier, target.models or self.options.models, device)
         pipeline = Pipeline(
             portrait, self.options.config, models, device=device, backend=self.options.backend
         )
         assert pipeline.neural is not None
-        compute = f"{tier}-tier networks: {pipeline.neural.backend_summary}"
-        return Prepared(
-            pipeline, geometric.path, geometric.name, geometric.notes, geometric.device, compute
-        )
+        whose = f" of profile {geometric.name!r}" if geometric.profile else ""
+        compute = f"{tier}-tier networks{whose}: {pipeline.neural.backend_summary}"
+        return dataclasses.replace(geometric, pipeline=pipeline, compute=compute, note="")
+
+
+def _resolve(request: PortraitRequest) -> _Target:
+    """The image and networks a request stands for (a profile is read here, on the worker)."""
+    if not request.profile:
+        return _Target(request.path, None, None, "")
+    from engine.personalize.profile import load_profile
+
+    info = load_profile(Path(request.path))
+    return _Target(str(info.source), info.folder, info.tier, info.name)

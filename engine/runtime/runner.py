@@ -1,8 +1,9 @@
 """The live runner: camera -> avatar -> preview and virtual camera, on threads.
 
     capture thread ──Captured──> processing thread ──LiveFrame──> owner (pulls `latest()`)
-         (slot)                        │                 └──────> virtual camera thread (slot)
-                      portrait worker ─┘ (prepared pipelines, slot)
+         (slot)  │                     │                 └──────> virtual camera thread (slot)
+                 │    portrait worker ─┘ (prepared pipelines, slot)
+                 └──> recorder (personalization: frames while armed; live checks from processing)
 
 Every hop is a depth-1 slot (engine.runtime.slots): the newest item wins, so when a stage is
 slow frames are dropped, never delayed. Controls arrive as frozen snapshots in a one-slot
@@ -38,7 +39,8 @@ from engine.runtime.events import (
     SourceSpec,
     VirtualCameraChanged,
 )
-from engine.runtime.portrait_loader import LoaderOptions, PortraitLoader, Prepared
+from engine.runtime.portrait_loader import LoaderOptions, PortraitLoader, PortraitRequest, Prepared
+from engine.runtime.recorder import Recorder, Recording, RecordingStatus
 from engine.runtime.slots import LatestSlot
 from engine.types import Controls
 
@@ -94,6 +96,7 @@ class Runner:
         self._vcam_requests: LatestSlot[VirtualCameraSettings | _StopCamera] = LatestSlot()
         self._calibrate = threading.Event()
         self._stop = threading.Event()
+        self.recorder = Recorder()
         self.capture = CaptureLoop(
             self._frames,
             self._emit,
@@ -102,6 +105,7 @@ class Runner:
             camera_lister=camera_lister,
             rescan_s=self.options.rescan_s,
             retry_s=self.options.retry_s,
+            tap=self.recorder.offer,
         )
         self.loader = PortraitLoader(self.options.loader, self._pending.put, self._emit)
         self.sink = sink or VirtualCameraSink(on_error=self._virtual_camera_failed)
@@ -116,8 +120,9 @@ class Runner:
         self._last_fault: tuple[str, float, int] | None = None
 
     # -- commands (any thread) -----------------------------------------------------------------
-    def start(self, source: SourceSpec, portrait: str | Path) -> None:
-        """Start the threads: load `portrait` and read `source`."""
+    def start(self, source: SourceSpec, portrait: str | Path | PortraitRequest) -> None:
+        """Start the threads: load `portrait` (an image, or a PortraitRequest such as a
+        profile) and read `source`."""
         self.loader.start()
         self.loader.request(portrait)
         self.capture.start(source)
@@ -152,6 +157,23 @@ class Runner:
     def load_portrait(self, path: str | Path) -> None:
         """Prepare `path` and animate it once ready (PortraitLoaded or PortraitRefused)."""
         self.loader.request(path)
+
+    def load_profile(self, folder: str | Path) -> None:
+        """Animate a personalized profile: its source image with its own networks (answered
+        like load_portrait, with `profile` set and `path` the folder)."""
+        self.loader.request(PortraitRequest(str(folder), profile=True))
+
+    def start_recording(self) -> None:
+        """Start keeping the driving frames for personalization (see Recorder)."""
+        self.recorder.start()
+
+    def recording_status(self) -> RecordingStatus | None:
+        """Frames and seconds recorded and the newest live check; None when not recording."""
+        return self.recorder.status()
+
+    def stop_recording(self) -> Recording:
+        """Stop recording and hand over the frames with their arrival times."""
+        return self.recorder.stop()
 
     def switch_source(self, source: SourceSpec) -> None:
         self.capture.request(source)
@@ -195,6 +217,8 @@ class Runner:
             return
         out = pipeline.process(captured.frame, self._controls.peek() or Controls())
         landmarks = pipeline.last_landmarks
+        if self.recorder.active:
+            self.recorder.observe(captured.frame.image, landmarks)
         if self._calibrating and pipeline.calibrated:
             self._calibrating = False
             self._emit(CalibrationChanged(calibrating=False, calibrated=True))
@@ -226,7 +250,9 @@ class Runner:
         self._portrait, self._portrait_key = prepared.name, prepared.path
         log.info("animating %s with the %s", prepared.name, prepared.compute)
         if changed:
-            self._emit(PortraitLoaded(prepared.path, prepared.name, prepared.notes))
+            self._emit(
+                PortraitLoaded(prepared.path, prepared.name, prepared.notes, prepared.profile)
+            )
         self._emit(ComputeChanged(prepared.device, prepared.compute, prepared.note))
 
     def _serve_virtual_camera(self) -> None:

@@ -1,6 +1,7 @@
 """App tests run offscreen (no display needed) with real PySide6 widgets and a real engine.
 
-Settings go to a per-test folder ($VISAGE_CONFIG_DIR), never the user's own.
+Settings and profiles go to per-test folders ($VISAGE_CONFIG_DIR, $VISAGE_DATA), never the
+user's own.
 """
 
 from __future__ import annotations
@@ -37,31 +38,55 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Per-test user data: profiles live in data_dir / "profiles"."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("VISAGE_DATA", str(folder))
+    return folder
+
+
 @pytest.fixture
 def live_window(qtbot: Any, config_dir: Path) -> Iterator[Callable[..., Any]]:
     """Opens the real window on a real engine (geometric path, sample clip, no webcam) and
-    closes it afterwards. Keyword arguments: settings, source, runner parts."""
+    closes it afterwards. Keyword arguments: settings, personalize (PersonalizeOptions),
+    record_seconds, runner parts."""
     from app.controller import AppController
     from app.engine_bridge import EngineBridge
     from app.main_window import MainWindow
     from app.settings_store import Settings, SettingsStore
-    from engine.api import LoaderOptions, RunnerOptions, bundled_portraits
+    from engine.api import (
+        RECORD_SECONDS,
+        LoaderOptions,
+        PersonalizeOptions,
+        RunnerOptions,
+        bundled_portraits,
+    )
     from tests.live_tools import no_cameras
 
     windows: list[MainWindow] = []
 
-    def open_window(settings: Settings | None = None, **parts: Any) -> MainWindow:
+    def open_window(
+        settings: Settings | None = None,
+        personalize: PersonalizeOptions | None = None,
+        record_seconds: float = RECORD_SECONDS,
+        **parts: Any,
+    ) -> MainWindow:
         parts.setdefault("camera_lister", no_cameras)
         options = RunnerOptions(loader=LoaderOptions(networks=False), rescan_s=0.2, retry_s=0.3)
         bridge = EngineBridge(options, **parts)
         store = SettingsStore(config_dir / "settings.json")
         controller = AppController(
-            bridge, settings or store.load(), [str(p) for p in bundled_portraits()]
+            bridge,
+            settings or store.load(),
+            [str(p) for p in bundled_portraits()],
+            personalize=personalize,
+            record_seconds=record_seconds,
         )
         window = MainWindow(controller, bridge, store)
         qtbot.addWidget(window)
         window.show()
-        portrait = controller.startup_portrait()
+        portrait = controller.startup_request()
         bridge.start(controller.startup_source(), portrait)
         controller.started(portrait)
         windows.append(window)

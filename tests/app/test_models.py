@@ -22,6 +22,7 @@ from engine.api import (
     LiveFrame,
     PortraitLoaded,
     PortraitRefused,
+    Recording,
     SourceChanged,
     SourceLost,
     SourceSpec,
@@ -198,6 +199,32 @@ class Commands:
     def rescan_cameras(self) -> None:
         self.calls.append(("rescan", None))
 
+    # personalization and profiles (tests/app/test_personalize_models.py runs them for real)
+    def load_profile(self, folder: str | Path) -> None:
+        self.calls.append(("profile", str(folder)))
+
+    def refresh_profiles(self) -> None:
+        self.calls.append(("profiles", None))
+
+    def rename_profile(self, folder: str, name: str) -> None:
+        self.calls.append(("rename", (folder, name)))
+
+    def delete_profile(self, folder: str) -> None:
+        self.calls.append(("delete", folder))
+
+    def start_recording(self) -> None:
+        self.calls.append(("record", None))
+
+    def recording_status(self) -> None:
+        return None
+
+    def stop_recording(self) -> Recording:
+        self.calls.append(("stop recording", None))
+        return Recording((), ())
+
+    def personalize(self, recording: Recording, name: str, options: object) -> object:
+        raise AssertionError("not in these tests")
+
 
 def test_controller_turns_engine_events_into_model_state(tmp_path: Path) -> None:
     engine = Commands()
@@ -256,3 +283,15 @@ def test_portrait_notes_are_shown() -> None:
     assert c.messages.current == Message(
         "warning", "group.jpg: 2 faces found in group.jpg; animating"
     )
+
+
+def test_a_source_note_does_not_push_away_the_calibration_offer() -> None:
+    """The sample clip's "no webcam" note may arrive after the first portrait: the offer to
+    calibrate stays in the banner, the note is in the camera panel."""
+    c = AppController(Commands(), Settings(), BUNDLED)
+    c.started(BUNDLED[0])
+    c.handle(PortraitLoaded(BUNDLED[0], "mona_lisa.jpg", ()))
+    note = "No webcam found: the bundled sample clip plays as the camera."
+    c.handle(SourceChanged("video sample.mp4 (looping)", "file", None, note))
+    assert c.messages.current is not None and c.messages.current.action == "calibrate"
+    assert c.camera.status() == f"video sample.mp4 (looping). {note}"

@@ -27,12 +27,23 @@ def test_round_trip(tmp_path: Path) -> None:
         show_landmarks=True,
         virtual_camera_size=(640, 480),
         calibration_offered=True,
+        profile="/data/visage/profiles/me",
     )
     store.save(settings)
     assert store.load() == settings
     document = json.loads(store.path.read_text())
     assert document["version"] == VERSION and document["settings"]["camera"] == 2
     assert sorted(p.name for p in store.path.parent.iterdir()) == ["settings.json"]  # no temp
+
+
+def test_a_file_from_before_profiles_still_loads(tmp_path: Path) -> None:
+    """Fields are only added: a version-1 file written before `profile` existed loads whole."""
+    path = tmp_path / "settings.json"
+    older = {"portrait": "/pictures/me.jpg", "camera": 1, "mirror": False, "pose": 0.4}
+    path.write_text(json.dumps({"version": 1, "settings": older}))
+    loaded = SettingsStore(path).load()
+    assert loaded == Settings(portrait="/pictures/me.jpg", camera=1, mirror=False, pose=0.4)
+    assert loaded.profile == ""
 
 
 def test_missing_file_gives_defaults(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
