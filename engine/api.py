@@ -16,7 +16,7 @@ from engine.paths import (
     drop_opencv_qt_overrides,
     sample_driving_clip,
 )
-from engine.personalize.capture import GUIDANCE, RECORD_SECONDS, FrameCheck
+from engine.personalize.capture import GUIDANCE, RECORD_SECONDS, Coverage, FrameCheck, coverage
 from engine.personalize.command import DEFAULT_BUDGET_S
 from engine.runtime.events import (
     CalibrationChanged,
@@ -71,6 +71,7 @@ __all__ = [
     "CamerasChanged",
     "ComputeChanged",
     "Controls",
+    "Coverage",
     "EngineEvent",
     "EngineFault",
     "FrameCheck",
@@ -104,6 +105,7 @@ __all__ = [
     "VirtualCameraSettings",
     "VisageError",
     "bundled_portraits",
+    "coverage",
     "drop_opencv_qt_overrides",
     "install_hint",
     "run_cli",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from app.models.observable import Event
-from engine.api import GUIDANCE, RECORD_SECONDS, FrameCheck, RecordingStatus
+from engine.api import GUIDANCE, RECORD_SECONDS, Coverage, FrameCheck, RecordingStatus, coverage
 
 if TYPE_CHECKING:
     from engine.api import ProfileInfo, Progress
@@ -107,6 +107,8 @@ class PersonalizeModel:
         self.step = guidance_at(0.0, record_seconds)
         self.check = live_check(None)
         self.frames = 0
+        self._checks: list[FrameCheck] = []  # recording: the live checks seen so far
+        self.coverage: Coverage = coverage([])  # recording: the movement covered so far
         self.status = ""  # working: what happens now; done/failed: the outcome
         self.detail = ""  # working: the fine-tune's progress line
         self.fraction = 0.0  # working: of the fine-tune
@@ -152,6 +154,7 @@ class PersonalizeModel:
         self.phase, self.source_note = "recording", source_note
         self.step = guidance_at(0.0, self.record_seconds)
         self.check, self.frames = live_check(None), 0
+        self._checks, self.coverage = [], coverage([])
         self.status, self.detail, self.fraction, self.reasons = "", "", 0.0, ()
         self.profile, self.cancelling = None, False
         self.changed.emit(self)
@@ -162,6 +165,9 @@ class PersonalizeModel:
             return False
         self.step = guidance_at(status.seconds, self.record_seconds)
         self.check = live_check(status.check)
+        if status.check is not None and (not self._checks or status.check is not self._checks[-1]):
+            self._checks.append(status.check)  # a new frame's check
+            self.coverage = coverage(self._checks)
         self.frames = status.frames
         self.changed.emit(self)
         return status.seconds >= self.record_seconds or status.full

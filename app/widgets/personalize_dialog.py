@@ -127,6 +127,8 @@ class PersonalizeDialog(QDialog):
         self.step.setObjectName("hint")
         self.record_bar = _bar()
         self.check = _label()
+        self.coverage = _label()
+        self.coverage.setObjectName("hint")
         self.stop_button = QPushButton("Cancel")
         self.stop_button.clicked.connect(self.model.request_cancel)
         row = QHBoxLayout()
@@ -137,6 +139,7 @@ class PersonalizeDialog(QDialog):
         layout.addWidget(self.record_bar)
         layout.addWidget(self.step)
         layout.addLayout(row)
+        layout.addWidget(self.coverage)
         return page
 
     def _working_page(self) -> QWidget:
@@ -198,6 +201,7 @@ class PersonalizeDialog(QDialog):
         self.record_bar.setValue(round(step.fraction * BAR_STEPS))
         self.check.setText(m.check.text)
         self.check.setStyleSheet(OK_STYLE if m.check.ok else BAD_STYLE)
+        self.coverage.setText("Moved so far: " + m.coverage.text)
         self.status.setText(m.status)
         self.detail.setText(m.detail)
         self.work_bar.setValue(round(m.fraction * BAR_STEPS))

@@ -119,7 +119,7 @@ class RecordingReport:
     eye_range: float
 
 
-def _spread(values: list[float]) -> float:
+def spread(values: Sequence[float]) -> float:
     """Robust range: 95th minus 5th percentile (0 for fewer than 2 values)."""
     if len(values) < 2:
         return 0.0
@@ -127,17 +127,62 @@ def _spread(values: list[float]) -> float:
     return float(hi - lo)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How far the head turned (yaw) and nodded (pitch), in degrees, and how much the mouth and
+    eyes moved, over a recording's good frames (robust ranges, see `spread`)."""
+
+    yaw: float
+    pitch: float
+    mouth: float
+    eyes: float
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """What to do for the movements still short of the minimum (empty: all covered)."""
+        out = []
+        if self.yaw < MIN_YAW_RANGE:
+            out.append("Turn your head further to the left and to the right.")
+        if self.pitch < MIN_PITCH_RANGE:
+            out.append("Look further up and down.")
+        if self.mouth < MIN_MOUTH_RANGE:
+            out.append("Talk or smile during the recording so that your mouth moves.")
+        if self.eyes < MIN_EYE_RANGE:
+            out.append("Blink a few times during the recording.")
+        return tuple(out)
+
+    @property
+    def text(self) -> str:
+        """One line for a live display, e.g. "side to side 8/12° · up and down 6/6° ✓ · ..."."""
+
+        def mark(ok: bool) -> str:
+            return " ✓" if ok else ""
+
+        return (
+            f"side to side {self.yaw:.0f}/{MIN_YAW_RANGE:.0f}°{mark(self.yaw >= MIN_YAW_RANGE)}"
+            f" · up and down {self.pitch:.0f}/{MIN_PITCH_RANGE:.0f}°"
+            f"{mark(self.pitch >= MIN_PITCH_RANGE)}"
+            f" · mouth{mark(self.mouth >= MIN_MOUTH_RANGE)} · blinks"
+            f"{mark(self.eyes >= MIN_EYE_RANGE)}"
+        )
+
+
+def coverage(checks: Sequence[FrameCheck]) -> Coverage:
+    """The movement covered by the frames with one clear face among `checks`."""
+    good = [c for c in checks if c.faces == 1 and not c.problems]
+    return Coverage(
+        yaw=spread([c.yaw for c in good]),
+        pitch=spread([c.pitch for c in good]),
+        mouth=spread([c.mouth for c in good]),
+        eyes=spread([c.eyes for c in good]),
+    )
+
+
 def check_recording(checks: Sequence[FrameCheck], fps: float) -> RecordingReport:
     """Judge a whole recording from its frames' checks."""
     seconds = len(checks) / fps if fps > 0 else 0.0
     usable = tuple(i for i, c in enumerate(checks) if c.faces == 1 and not c.problems)
-    good = [checks[i] for i in usable]
-    ranges = {
-        "yaw": _spread([c.yaw for c in good]),
-        "pitch": _spread([c.pitch for c in good]),
-        "mouth": _spread([c.mouth for c in good]),
-        "eyes": _spread([c.eyes for c in good]),
-    }
+    covered = coverage(checks)
     reasons: list[str] = []
     if seconds < MIN_SECONDS:
         reasons.append(
@@ -153,21 +198,15 @@ def check_recording(checks: Sequence[FrameCheck], fps: float) -> RecordingReport
         reasons.append(
             f"Only {len(usable)} of {len(checks)} frames show one clear face. {worst}".strip()
         )
-    if good and ranges["yaw"] < MIN_YAW_RANGE:
-        reasons.append("Turn your head further to the left and to the right.")
-    if good and ranges["pitch"] < MIN_PITCH_RANGE:
-        reasons.append("Look further up and down.")
-    if good and ranges["mouth"] < MIN_MOUTH_RANGE:
-        reasons.append("Talk or smile during the recording so that your mouth moves.")
-    if good and ranges["eyes"] < MIN_EYE_RANGE:
-        reasons.append("Blink a few times during the recording.")
+    if usable:
+        reasons.extend(covered.missing)
     return RecordingReport(
         ok=not reasons,
         reasons=tuple(reasons),
         usable=usable,
         seconds=seconds,
-        yaw_range=ranges["yaw"],
-        pitch_range=ranges["pitch"],
-        mouth_range=ranges["mouth"],
-        eye_range=ranges["eyes"],
+        yaw_range=covered.yaw,
+        pitch_range=covered.pitch,
+        mouth_range=covered.mouth,
+        eye_range=covered.eyes,
     )

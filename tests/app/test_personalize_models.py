@@ -105,6 +105,29 @@ def test_progress_text() -> None:
 
 
 # -- the dialog's state machine -----------------------------------------------------------------
+def test_model_tracks_the_movement_covered_while_recording() -> None:
+    """The live "moved so far" line: head turns, nods, mouth and blinks, each ticked once the
+    recording has as much of it as the final check wants."""
+    model = PersonalizeModel(record_seconds=3.0)
+    model.recording_started()
+    assert model.coverage.missing and "side to side 0/12°" in model.coverage.text
+
+    def frame(n: int, yaw: float, pitch: float, mouth: float, eyes: float) -> None:
+        check = FrameCheck(1, 0.2, 130.0, yaw, pitch, mouth, eyes)
+        model.recorded(RecordingStatus(n, n / 15, check, False))
+
+    for n in range(1, 21):  # still, mouth closed, eyes open
+        frame(n, 0.0, 0.0, 0.0, 0.3)
+    assert len(model.coverage.missing) == 4
+    for n in range(21, 61):  # turn both ways, nod, talk, blink
+        t = (n - 21) / 39
+        frame(n, 15 * np.sin(6.28 * t), 8 * np.cos(6.28 * t), 0.3 * t, 0.3 - 0.25 * (n % 5 == 0))
+    assert model.coverage.missing == ()
+    assert model.coverage.text.count("✓") == 4
+    model.recording_started()  # a new recording starts from nothing
+    assert len(model.coverage.missing) == 4
+
+
 def test_model_walks_through_recording_learning_and_results() -> None:
     model = PersonalizeModel(record_seconds=3.0)
     starts: list[str] = []

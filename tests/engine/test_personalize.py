@@ -16,7 +16,7 @@ import torch
 from engine.capture.image_file import load_image
 from engine.models.identity import load_identity_encoder
 from engine.personalize import profile as profile_mod
-from engine.personalize.capture import FrameCheck, check_recording
+from engine.personalize.capture import FrameCheck, check_recording, coverage
 from engine.personalize.personalize import (
     PersonalizeCancelledError,
     RecordingRejectedError,
@@ -71,6 +71,19 @@ def test_frame_problems_are_instructions() -> None:
     small_dark = FrameCheck(1, size=0.01, brightness=10.0)
     assert {"move closer" in p or "Too dark" in p for p in small_dark.problems} == {True}
     assert FrameCheck(1, size=0.2, brightness=120.0).problems == ()
+
+
+def test_coverage_counts_only_clear_frames_and_says_what_is_missing() -> None:
+    turning = [FrameCheck(1, 0.2, 120.0, float(y), 0.0, 0.0, 0.3) for y in range(-10, 11)]
+    crowded = [FrameCheck(2, 0.2, 120.0, 40.0, 30.0, 1.0, 0.0)] * 5  # never counted
+    covered = coverage(turning + crowded)
+    assert 17 < covered.yaw < 21 and covered.pitch == 0.0
+    assert covered.missing == (
+        "Look further up and down.",
+        "Talk or smile during the recording so that your mouth moves.",
+        "Blink a few times during the recording.",
+    )
+    assert check_recording(turning + crowded, 1.0).reasons[-3:] == covered.missing
 
 
 def test_real_clip_without_enough_movement_is_rejected_with_reasons(
