@@ -70,6 +70,8 @@ def test_dialog_shows_each_phase_of_its_model(
     assert widget.record_bar.value() == 400
     assert widget.check.text() == "✖ Your face is small in the picture: move closer to the camera."
     assert widget.check.styleSheet() == BAD_STYLE
+    assert widget.coverage.text() == f"Moved so far: {model.coverage.text}"
+    assert widget.coverage.text().startswith("Moved so far: side to side 0/12°")
     model.recorded(RecordingStatus(30, 2.0, FrameCheck(1, 0.2, 130.0, 0.0, 0.0, 0.1, 0.3), False))
     assert widget.check.text() == GOOD_TEXT and widget.check.styleSheet() == OK_STYLE
     # learning: status, progress, Cancel
