@@ -17,7 +17,7 @@ from app.models.gallery import IMAGE_SUFFIXES, GalleryModel, same_path
 from app.models.messages import Message, MessagesModel
 from app.models.personalize import FILE_NOTE, SAMPLE_NOTE, PersonalizeModel
 from app.models.preview import PreviewModel
-from app.models.profiles import ProfilesModel, same_folder
+from app.models.profiles import ProfilesModel
 from app.models.stats import StatsModel
 from app.models.vcam import VirtualCameraModel
 from app.personalization import Personalization, PersonalizeCommands
@@ -175,7 +175,7 @@ class AppController:
 
     def delete_profile(self, folder: str) -> None:
         """Delete a profile; deleting the animated one returns to the last portrait."""
-        animated = self.profiles.active is not None and same_folder(folder, self.profiles.active)
+        animated = self.profiles.active is not None and same_path(folder, self.profiles.active)
         self.personalization.delete(folder)
         if animated:
             self.gallery.request(self._fallback_portrait())

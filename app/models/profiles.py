@@ -8,17 +8,13 @@ A profile is asked for with `request`; it becomes `active` only once the engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.models.gallery import same_path
 from app.models.observable import Event
 
 if TYPE_CHECKING:
     from engine.api import ProfileInfo
-
-
-def same_folder(a: str, b: str) -> bool:
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ class ProfilesModel:
         return self._entries
 
     def find(self, folder: str) -> ProfileEntry | None:
-        return next((e for e in self._entries if same_folder(e.folder, folder)), None)
+        return next((e for e in self._entries if same_path(e.folder, folder)), None)
 
     def active_entry(self) -> ProfileEntry | None:
         return self.find(self.active) if self.active else None
@@ -76,12 +72,12 @@ class ProfilesModel:
 
     def loaded(self, folder: str) -> None:
         self.active = folder
-        if self.requested is not None and same_folder(self.requested, folder):
+        if self.requested is not None and same_path(self.requested, folder):
             self.requested = None
         self.selection_changed.emit(self.active)
 
     def refused(self, folder: str) -> None:
-        if self.requested is not None and same_folder(self.requested, folder):
+        if self.requested is not None and same_path(self.requested, folder):
             self.requested = None
         self.selection_changed.emit(self.active)
 

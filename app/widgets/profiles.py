@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models.profiles import ProfileEntry, ProfilesModel, same_folder
+from app.models.gallery import same_path
+from app.models.profiles import ProfileEntry, ProfilesModel
 from app.widgets.gallery import thumbnail
 
 ICON = 44
@@ -68,7 +69,7 @@ class ProfilesWidget(QWidget):
     def item_for(self, folder: str) -> QListWidgetItem | None:
         for row in range(self.list.count()):
             item = self.list.item(row)
-            if same_folder(item.data(FOLDER_ROLE), folder):
+            if same_path(item.data(FOLDER_ROLE), folder):
                 return item
         return None
 
@@ -94,7 +95,7 @@ class ProfilesWidget(QWidget):
             folder = item.data(FOLDER_ROLE)
             entry = self.model.find(folder)
             name = entry.name if entry is not None else folder
-            pending = self.model.requested is not None and same_folder(self.model.requested, folder)
+            pending = self.model.requested is not None and same_path(self.model.requested, folder)
             item.setText(f"{name}  (loading…)" if pending else name)
         current = self.item_for(self.model.active) if self.model.active else None
         self.list.blockSignals(True)
@@ -112,7 +113,7 @@ class ProfilesWidget(QWidget):
 
     def _clicked(self, item: QListWidgetItem) -> None:
         folder = item.data(FOLDER_ROLE)
-        if self.model.active is None or not same_folder(folder, self.model.active):
+        if self.model.active is None or not same_path(folder, self.model.active):
             self.model.request(folder)
         self._update_buttons()
 

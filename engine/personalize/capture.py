@@ -1,7 +1,8 @@
 """Checks on the ~30 s recording that personalization learns from.
 
-Per frame (`assess_frame`, also the app's live guidance): exactly one face, large enough, lit
-well enough; the head's yaw and pitch. Over the recording (`check_recording`): long enough,
+Recorded frames are first scaled down (`scaled`, the long side at most MAX_SIDE). Per frame
+(`assess_frame`, also the app's live guidance): exactly one face, large enough, lit well
+enough; the head's yaw and pitch. Over the recording (`check_recording`): long enough,
 the face seen in most frames, and enough pose, mouth and eye movement to learn from. Every
 rejection says what to do about it.
 """
@@ -12,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from engine.landmarks.topology import eye_opening, inter_ocular, load_topology, mouth_opening
@@ -31,6 +33,7 @@ GUIDANCE: tuple[tuple[str, float], ...] = (
 )
 RECORD_SECONDS = sum(s for _, s in GUIDANCE)
 
+MAX_SIDE = 720  # recorded frames are scaled down to this long side (memory; crops are 256²)
 MIN_IOD_FRACTION = 0.06  # inter-ocular distance / image width: smaller is too far away
 MIN_BRIGHTNESS = 50.0  # mean face luma (0-255)
 MAX_BRIGHTNESS = 225.0
@@ -40,6 +43,15 @@ MIN_YAW_RANGE = 12.0  # degrees (5th to 95th percentile)
 MIN_PITCH_RANGE = 6.0
 MIN_MOUTH_RANGE = 0.12  # mouth opening / IOD
 MIN_EYE_RANGE = 0.08  # lid gap / eye width
+
+
+def scaled(image: ImageArray, max_side: int = MAX_SIDE) -> ImageArray:
+    """A copy of `image` with its long side at most `max_side` (area-averaged)."""
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image.copy()
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

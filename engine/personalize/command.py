@@ -6,14 +6,12 @@ import argparse
 import logging
 from pathlib import Path
 
-import cv2
-
 from engine.errors import VisageError
 from engine.paths import profiles_dir
+from engine.personalize.capture import scaled
 
 log = logging.getLogger(__name__)
 
-MAX_SIDE = 720  # recorded frames are scaled down to this long side (memory; crops are 256²)
 DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 60.0}
 
 
@@ -34,7 +32,7 @@ def add_personalize_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def read_recording(path: Path, max_seconds: float) -> tuple[list, float]:
-    """The video's frames (scaled to MAX_SIDE at most) and its measured frame rate."""
+    """The video's frames (scaled: long side at most capture.MAX_SIDE) and its measured rate."""
     from engine.capture.video_source import VideoFileSource
 
     with VideoFileSource(path) as source:
@@ -43,12 +41,7 @@ def read_recording(path: Path, max_seconds: float) -> tuple[list, float]:
         for frame in source:
             if frame.timestamp_s >= max_seconds:
                 break
-            image = frame.image
-            scale = MAX_SIDE / max(image.shape[:2])
-            if scale < 1:
-                size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            frames.append(image)
+            frames.append(scaled(frame.image))
     return frames, fps
 
 

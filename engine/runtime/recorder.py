@@ -18,12 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
-
 from engine.landmarks.mediapipe_tracker import detect_faces
-from engine.personalize.capture import FrameCheck, assess_frame
-from engine.personalize.command import MAX_SIDE
+from engine.personalize.capture import MAX_SIDE, FrameCheck, assess_frame, scaled
 from engine.types import ImageArray, Landmarks
 
 log = logging.getLogger(__name__)
@@ -66,15 +62,6 @@ class RecordingStatus:
     seconds: float
     check: FrameCheck | None
     full: bool
-
-
-def scaled(image: ImageArray, max_side: int = MAX_SIDE) -> ImageArray:
-    """A copy of `image` with its long side at most `max_side` (area-averaged)."""
-    scale = max_side / max(image.shape[:2])
-    if scale >= 1:
-        return image.copy()
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 class Recorder:

@@ -4,7 +4,6 @@ atomically, a fine-tune that lowers the loss, cancellation that writes nothing, 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
 from pathlib import Path
@@ -39,6 +38,7 @@ from engine.training.meta import MetaConfig, run_meta
 from engine.training.pairs import PairSampler
 from engine.types import Landmarks
 from tests.engine.training_tools import sample_clip_data
+from tests.personalize_tools import tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +52,6 @@ def sample_images(sample_clip: Path) -> tuple[list[np.ndarray], float]:
 def analysis(sample_images):  # type: ignore[no-untyped-def]
     images, fps = sample_images
     return analyse_recording(images, fps)
-
-
-def _tree_digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(folder).as_posix().encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 # -- recording checks ---------------------------------------------------------------------------
@@ -168,7 +159,7 @@ def test_profile_round_trip_rename_delete(tmp_path: Path) -> None:
 def test_failed_save_leaves_the_old_profile_and_no_debris(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "profiles"
     _save(root / "me", "Me")
-    before = _tree_digest(root / "me")
+    before = tree_digest(root / "me")
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
@@ -176,7 +167,7 @@ def test_failed_save_leaves_the_old_profile_and_no_debris(tmp_path: Path, monkey
     monkeypatch.setattr(profile_mod.np, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         _save(root / "me", "Me again", seed=1)
-    assert _tree_digest(root / "me") == before
+    assert tree_digest(root / "me") == before
     assert sorted(p.name for p in root.iterdir()) == ["me"]
 
 
@@ -238,7 +229,7 @@ def test_cancelled_personalization_leaves_the_previous_profile(tmp_path: Path, m
 
     root = tmp_path / "profiles"
     _save(root / "me", "Me")
-    before = _tree_digest(root / "me")
+    before = tree_digest(root / "me")
     clip = sample_clip_data()
     frames = list(clip.crops)
     lms = tuple(Landmarks(p, (256, 256)) for p in clip.points)
@@ -259,7 +250,7 @@ def test_cancelled_personalization_leaves_the_previous_profile(tmp_path: Path, m
             progress=lambda p: cancel.set() if p.step >= 2 else None,
             cancel=cancel,
         )
-    assert _tree_digest(root / "me") == before
+    assert tree_digest(root / "me") == before
     assert sorted(p.name for p in root.iterdir()) == ["me"]
 
 

@@ -13,25 +13,8 @@ import pytest
 from engine.capture.video_source import VideoFileSource
 from engine.cli import main
 from engine.evaluation.personalize_bench import bench_person, format_results, plot_results
-from engine.personalize.profile import save_profile
 from engine.runtime.neural import tier_folder
-from engine.training.finetune import load_generator
-from engine.types import Landmarks
-from tests.engine.training_tools import sample_clip_data
-
-
-def _profile(folder: Path) -> None:
-    clip = sample_clip_data()
-    save_profile(
-        folder,
-        load_generator(tier_folder("cpu")),
-        clip.crops[0],
-        Landmarks(clip.points[0], (256, 256)),
-        name="Sample person",
-        tier="cpu",
-        steps=0,
-        seconds=0.0,
-    )
+from tests.personalize_tools import make_profile
 
 
 def test_personalize_refuses_a_poor_recording_with_what_to_do(
@@ -52,7 +35,7 @@ def test_profiles_command_lists_renames_deletes(
     root = tmp_path / "profiles"
     assert main(["profiles", "--root", str(root)]) == 0
     assert "no profiles" in capsys.readouterr().out
-    _profile(root / "sample")
+    make_profile(root / "sample")
     assert main(["profiles", "--root", str(root), "--rename", "sample", "Someone"]) == 0
     assert "sample\tSomeone\t" in capsys.readouterr().out
     assert main(["profiles", "--root", str(root), "--delete", "sample"]) == 0
@@ -60,7 +43,7 @@ def test_profiles_command_lists_renames_deletes(
 
 
 def test_render_with_a_profile_shows_its_face(sample_clip: Path, tmp_path: Path) -> None:
-    _profile(tmp_path / "p")
+    make_profile(tmp_path / "p")
     out = tmp_path / "out.mp4"
     argv = ["render", "--profile", str(tmp_path / "p"), "--driving", str(sample_clip)]
     assert main([*argv, "--max-frames", "6", "--out", str(out), "--no-progress"]) == 0
