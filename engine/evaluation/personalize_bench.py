@@ -27,7 +27,7 @@ from engine.models.identity import load_identity_encoder
 from engine.personalize.capture import assess_frame
 from engine.personalize.source import pick_source
 from engine.runtime.neural import NeuralModels
-from engine.training.clips import clip_from_frames
+from engine.training.clips import clip_from_frames, with_drive
 from engine.training.finetune import FineTuneConfig, FineTuner, load_generator
 from engine.training.identities import clip_identities
 from engine.training.pairs import PairSampler
@@ -80,7 +80,7 @@ def bench_person(
     ]
     usable = [i for i, c in enumerate(checks) if c.faces == 1]
     src = pick_source(images, tracked, checks, usable)
-    data = clip_from_frames(person, person, images, tracked, src)
+    data = with_drive(clip_from_frames(person, person, images, tracked, src), [src])
     idents = clip_identities([data], load_identity_encoder())
     source = adapt[src]
     geometric = evaluate_frames(source, test, {GEOMETRIC: None}, person, static=False)[GEOMETRIC]

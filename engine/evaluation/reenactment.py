@@ -49,11 +49,13 @@ class Scores:
 
 @dataclass(frozen=True)
 class ClipResult:
-    """scores: method name -> Scores, in the order the methods were given (static first)."""
+    """scores: method name -> Scores, in the order the methods were given (static first).
+    person: the clip's identity (its folder name)."""
 
     clip: str
     frames: int
     scores: dict[str, Scores]
+    person: str = ""
 
     @property
     def engine(self) -> Scores:
@@ -156,7 +158,9 @@ def evaluate_clip(
     scores = evaluate_frames(
         frames[0], frames[1:], methods, clip.name, controls, config, device, backend
     )
-    return ClipResult(clip=clip.name, frames=len(frames) - 1, scores=scores)
+    return ClipResult(
+        clip=clip.name, frames=len(frames) - 1, scores=scores, person=clip.parent.name
+    )
 
 
 def evaluate_frames(
@@ -205,27 +209,42 @@ def mean_scores(results: list[ClipResult], method: str) -> Scores:
     )
 
 
+def person_mean_scores(results: list[ClipResult], method: str) -> Scores:
+    """Mean over people of each person's mean over their clips (every person counts once)."""
+    people = sorted({r.person for r in results})
+    means = [mean_scores([r for r in results if r.person == p], method) for p in people]
+    return Scores(
+        **{f.name: float(np.nanmean([getattr(s, f.name) for s in means])) for f in fields(Scores)}
+    )
+
+
+def _row(name: str, s: Scores) -> str:
+    return (
+        f"| {name} | {s.psnr:.2f} | {s.ssim:.4f} | {s.lmk_err:.4f} | "
+        f"{s.mouth_corr:.3f} | {s.eye_corr:.3f} | {s.id_sim:.3f} |"
+    )
+
+
 def _better(metric: str, a: float, b: float) -> bool:
     return a < b if metric == "lmk_err" else a > b
 
 
 def format_table(results: list[ClipResult]) -> str:
-    """A markdown table of every method's means, and per-clip win counts of each method over
+    """A markdown table of every method's means over clips (and, with several people, over
+    people: each person's clips averaged first), and per-clip win counts of each method over
     the one before it (static < geometric < neural tiers)."""
     methods = list(results[0].scores)
-    lines = [
-        f"clips: {len(results)}, frames scored: {sum(r.frames for r in results)}",
-        "",
+    header = [
         "| method | PSNR dB ↑ | SSIM ↑ | landmark err (IOD) ↓ | mouth corr ↑ | eye corr ↑ "
         "| identity sim ↑ |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in methods:
-        s = mean_scores(results, name)
-        lines.append(
-            f"| {name} | {s.psnr:.2f} | {s.ssim:.4f} | {s.lmk_err:.4f} | "
-            f"{s.mouth_corr:.3f} | {s.eye_corr:.3f} | {s.id_sim:.3f} |"
-        )
+    lines = [f"clips: {len(results)}, frames scored: {sum(r.frames for r in results)}", ""]
+    lines += header + [_row(name, mean_scores(results, name)) for name in methods]
+    people = sorted({r.person for r in results})
+    if len(people) > 1:
+        lines += ["", f"mean over {len(people)} people ({', '.join(people)}):", ""]
+        lines += header + [_row(name, person_mean_scores(results, name)) for name in methods]
     for prev, cur in itertools.pairwise(methods):
         wins = []
         for f in fields(Scores):

@@ -24,7 +24,7 @@ from engine.personalize.capture import FrameCheck, RecordingReport, assess_frame
 from engine.personalize.profile import ProfileInfo, save_profile
 from engine.personalize.source import pick_source
 from engine.runtime.neural import tier_folder
-from engine.training.clips import clip_from_frames
+from engine.training.clips import clip_from_frames, with_drive
 from engine.training.finetune import FineTuneConfig, Progress, fine_tune, load_generator
 from engine.training.identities import clip_identities
 from engine.training.pairs import PairSampler
@@ -107,7 +107,8 @@ def personalize(
     src = pick_source(images, analysis.landmarks, analysis.checks, usable)
     keep = set(usable)
     tracked = [lm if i in keep else None for i, lm in enumerate(analysis.landmarks)]
-    clip = clip_from_frames(name, name, list(images), tracked, src)
+    # The app's own targets for the source frame: the fine-tune learns what the avatar will do.
+    clip = with_drive(clip_from_frames(name, name, list(images), tracked, src), [src])
     idents = clip_identities([clip], load_identity_encoder())
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     start = init or default_init(tier)

@@ -140,13 +140,18 @@ class Pipeline:
         pts = self._smoother(raw.points, inter_ocular(raw.points), frame.timestamp_s)
         return Landmarks(points=pts, image_size=raw.image_size)
 
+    def drive(self, landmarks: Landmarks | None, timestamp_s: float) -> Motion:
+        """The motion to render for one frame's (smoothed) driver landmarks, None when no
+        face was found: relative to the neutral face, through the presence gate."""
+        self.last_landmarks = landmarks
+        motion = self._motion.estimate(landmarks) if landmarks is not None else None
+        return self._gate.update(motion, timestamp_s)
+
     def process(self, frame: Frame, controls: Controls) -> OutputFrame:
         t0 = time.perf_counter()
         landmarks = self.track(frame, controls.smoothing)
         t1 = time.perf_counter()
-        self.last_landmarks = landmarks
-        motion = self._motion.estimate(landmarks) if landmarks is not None else None
-        gated = self._gate.update(motion, frame.timestamp_s)
+        gated = self.drive(landmarks, frame.timestamp_s)
         t2 = time.perf_counter()
         out = self.render_motion(gated, controls)
         total = (time.perf_counter() - t0) * 1000

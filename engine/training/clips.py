@@ -9,13 +9,17 @@ holds, as one .npz:
                                  z scaled like x)
   valid     (N,) bool            a face was tracked
   person    (S, S) float32       person mask of the first frame over the crop
+  drive_*                        the app's own target landmarks for a few source frames
+                                 (engine.training.drive.Drive), the pairs' sources
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from engine.geometry.crop import crop, to_crop
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import load_topology
 from engine.portrait import crop_box, grid_mask
+from engine.training.drive import Drive, record_drive, spread_sources
 from engine.types import ImageArray, Landmarks
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,7 @@ class ClipData:
     points: npt.NDArray[np.float32]
     valid: npt.NDArray[np.bool_]
     person: npt.NDArray[np.float32]
+    drive: Drive | None = None
 
     @property
     def frames(self) -> int:
@@ -116,6 +122,9 @@ def save_clip(clip: ClipData, path: Path) -> None:
         }
         if clip.crops_hr is not None:
             arrays["crops_hr"] = clip.crops_hr
+        if clip.drive is not None:
+            for field in dataclasses.fields(Drive):
+                arrays[f"drive_{field.name}"] = getattr(clip.drive, field.name)
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
     finally:
@@ -123,8 +132,17 @@ def save_clip(clip: ClipData, path: Path) -> None:
             os.unlink(tmp)
 
 
+def with_drive(clip: ClipData, sources: Sequence[int] | None = None) -> ClipData:
+    """The clip with the app's targets recorded for `sources` (default: spread_sources)."""
+    picks = spread_sources(clip.valid) if sources is None else list(sources)
+    return dataclasses.replace(clip, drive=record_drive(clip.crops, picks))
+
+
 def load_clip(path: Path) -> ClipData:
     with np.load(path) as d:
+        drive = None
+        if "drive_sources" in d.files:
+            drive = Drive(**{f.name: d[f"drive_{f.name}"] for f in dataclasses.fields(Drive)})
         return ClipData(
             name=str(d["name"]),
             identity=str(d["identity"]),
@@ -133,7 +151,13 @@ def load_clip(path: Path) -> ClipData:
             points=d["points"],
             valid=d["valid"],
             person=d["person"],
+            drive=drive,
         )
+
+
+def _has_drive(path: Path) -> bool:
+    with np.load(path) as d:
+        return "drive_sources" in d.files
 
 
 def discover_clips(videos: Path) -> list[tuple[Path, str]]:
@@ -161,7 +185,7 @@ def cache_clips(
         target = cache / f"{identity}__{clip.stem}.npz"
         if not target.exists():
             try:
-                data = build_clip(clip, identity, max_frames)
+                data = with_drive(build_clip(clip, identity, max_frames))
             except VisageError as exc:
                 log.warning("skipping %s: %s", clip.name, exc)
                 continue
@@ -169,5 +193,12 @@ def cache_clips(
             log.info(
                 "cached %s (%d frames, hr=%s)", target.name, data.frames, data.crops_hr is not None
             )
+        elif not _has_drive(target):  # cached before the app's targets were recorded
+            try:
+                save_clip(with_drive(load_clip(target)), target)
+            except VisageError as exc:
+                log.warning("skipping %s: %s", clip.name, exc)
+                continue
+            log.info("recorded the app's targets for %s", target.name)
         out.append(target)
     return out

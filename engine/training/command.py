@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--w-gan", type=float, default=0.05, help="adversarial loss weight")
     p.add_argument("--w-fm", type=float, default=1.0, help="feature-matching loss weight")
     p.add_argument("--w-identity", type=float, default=0.5, help="identity-cosine loss weight")
+    p.add_argument(
+        "--warp-lr-factor",
+        type=float,
+        default=0.1,
+        help="joint stage: the warp net's learning rate relative to --lr",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
     p.add_argument(
@@ -96,6 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         w_gan=args.w_gan,
         w_fm=args.w_fm,
         w_identity=args.w_identity,
+        warp_lr_factor=args.warp_lr_factor,
         log_every=args.log_every,
         save_every=args.save_every,
         workers=_workers(args),

@@ -1,8 +1,10 @@
 """(source, driving) pairs from cached clips, as tensors the networks take.
 
 Both frames of a pair come from the same clip, so the driving frame is the ground truth of the
-reenactment. The geometric flow is the engine's own (engine.geometry), so the networks learn
-exactly the residual the app will ask of them.
+reenactment. Where the clip has the app's recorded targets (engine.training.drive), the source
+is one of the recorded frames with its portrait landmarks, the target is what the app computes,
+and the geometric flow is the engine's own between them: the networks learn exactly the
+residual the app will ask of them. Clips without them pair tracked landmarks directly.
 """
 
 from __future__ import annotations
@@ -93,11 +95,21 @@ class PairSampler:
         self.mesh: WarpMesh = warp_mesh()
         self._sources: dict[tuple[str, int], tuple[npt.NDArray[np.float64], ...]] = {}
 
+    def _source_points(self, clip: ClipData, s: int) -> npt.NDArray[np.float32]:
+        """(478, 3) landmarks of frame s as the portrait: recorded, else tracked."""
+        k = clip.drive.index(s) if clip.drive is not None else None
+        return clip.drive.portrait[k] if k is not None else clip.points[s]  # type: ignore[union-attr]
+
+    def _target_points(self, clip: ClipData, s: int, d: int) -> npt.NDArray[np.float32]:
+        """(478, 3) target when frame d drives frame s: the app's, else d's tracked landmarks."""
+        k = clip.drive.index(s) if clip.drive is not None else None
+        return clip.drive.targets[k, d] if k is not None else clip.points[d]  # type: ignore[union-attr]
+
     def _source(self, clip: ClipData, i: int) -> tuple[npt.NDArray[np.float64], ...]:
         key = (clip.name, i)
         if key not in self._sources:
             size = clip.crops.shape[1]
-            pts = clip.points[i, :, :2].astype(np.float64)
+            pts = self._source_points(clip, i)[:, :2].astype(np.float64)
             self._sources[key] = mesh_source(pts, size, self.topo, clip.person)
         return self._sources[key]
 
@@ -105,18 +117,30 @@ class PairSampler:
         """(grid (S, S, 2) in [-1, 1], smap, tmap (S, S, 5)) for frames s -> d of a clip."""
         size = clip.crops.shape[1]
         vertices, follow = self._source(clip, s)
-        gmap = mesh_backward_map(vertices, follow, clip.points[d], self.mesh, self.topo, size)
-        smap = landmark_maps(clip.points[s], size)
-        tmap = landmark_maps(clip.points[d], size)
+        target = self._target_points(clip, s, d)
+        gmap = mesh_backward_map(vertices, follow, target, self.mesh, self.topo, size)
+        smap = landmark_maps(self._source_points(clip, s), size)
+        tmap = landmark_maps(target, size)
         return pixel_to_unit(gmap, size), smap, tmap
+
+    def _drivers(self, clip: ClipData, s: int) -> npt.NDArray[np.int64]:
+        """Frames that can drive source s: tracked (and tracked by the recorded run)."""
+        ok = clip.valid.copy()
+        k = clip.drive.index(s) if clip.drive is not None else None
+        if k is not None:
+            ok &= clip.drive.valid[k]  # type: ignore[union-attr]
+        ok[s] = False
+        return np.flatnonzero(ok)
 
     def pick(self) -> tuple[ClipData, int, int]:
         clip = self.clips[self.rng.integers(len(self.clips))]
         if self.source is not None:  # one fixed source frame, as the personalized avatar uses
-            others = clip.valid_indices[clip.valid_indices != self.source]
-            return clip, self.source, int(self.rng.choice(others))
-        s, d = self.rng.choice(clip.valid_indices, 2, replace=False)
-        return clip, int(s), int(d)
+            s = self.source
+        elif clip.drive is not None and len(clip.drive.sources):
+            s = int(self.rng.choice(clip.drive.sources))
+        else:
+            s = int(self.rng.choice(clip.valid_indices))
+        return clip, s, int(self.rng.choice(self._drivers(clip, s)))
 
     def sample(self, batch: int) -> Batch:
         picks = [self.pick() for _ in range(batch)]

@@ -42,3 +42,27 @@ def test_landmark_error_is_in_inter_ocular_units() -> None:
     shifted = pts + np.array([5.0, 0.0, 0.0])
     assert landmark_error(shifted, pts) == pytest.approx(5.0 / 50.0, rel=1e-6)
     assert landmark_error(shifted * 3, pts * 3) == pytest.approx(15.0 / 150.0, rel=1e-6)
+
+
+def test_eval_table_weighs_every_person_once() -> None:
+    from engine.evaluation.reenactment import (
+        GEOMETRIC,
+        ClipResult,
+        Scores,
+        format_table,
+        mean_scores,
+        person_mean_scores,
+    )
+
+    def result(person: str, psnr_db: float) -> ClipResult:
+        s = Scores(psnr_db, 0.9, 0.02, 0.9, 0.8, 0.99)
+        return ClipResult(clip=f"{person}.mp4", frames=10, scores={GEOMETRIC: s}, person=person)
+
+    # Three clips of one person at 30 dB, one of another at 20 dB.
+    results = [result("a", 30.0), result("a", 30.0), result("a", 30.0), result("b", 20.0)]
+    assert mean_scores(results, GEOMETRIC).psnr == pytest.approx(27.5)
+    assert person_mean_scores(results, GEOMETRIC).psnr == pytest.approx(25.0)
+    table = format_table(results)
+    assert "mean over 2 people (a, b):" in table
+    assert "| geometric engine | 27.50 |" in table and "| geometric engine | 25.00 |" in table
+    assert "mean over" not in format_table(results[:3])  # one person: no second table
