@@ -1,4 +1,5 @@
-"""Training losses: LSGAN, discriminator feature matching, masked region MSE, identity, L1.
+"""Training losses: LSGAN, discriminator feature matching, masked region MSE, identity, L1,
+SSIM.
 
 Pure functions of tensors; every one returns a scalar (0-dim) tensor. An empty input (batch 0)
 gives 0 rather than NaN, still attached to the graph of its inputs. Nothing is detached unless
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -92,3 +94,36 @@ def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     """mean |pred - target|; pred, target: same shape (no broadcasting), e.g. (B, 3, H, W)."""
     _same_shape(pred, target, "l1_loss")
     return _mean((pred - target).abs())
+
+
+def _gaussian_window(channels: int, like: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
+    x = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """1 - mean SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5, per channel, valid
+    windows only), the differentiable twin of engine.evaluation.metrics.ssim.
+
+    pred, target: (B, C, H, W) in [0, 1], H and W >= 11.
+    """
+    _same_shape(pred, target, "ssim_loss")
+    if pred.dim() != 4 or min(pred.shape[-2:]) < 11:
+        raise ValueError(f"ssim_loss: need (B, C, H>=11, W>=11) images, got {tuple(pred.shape)}")
+    if pred.shape[0] == 0:
+        return pred.sum() * 0.0
+    c = pred.shape[1]
+    w = _gaussian_window(c, pred)
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(x: Tensor) -> Tensor:
+        return F.conv2d(x, w, groups=c)
+
+    mx, my = blur(pred), blur(target)
+    vx = blur(pred * pred) - mx * mx
+    vy = blur(target * target) - my * my
+    cxy = blur(pred * target) - mx * my
+    ssim_map = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return 1.0 - ssim_map.mean()

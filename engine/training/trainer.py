@@ -35,7 +35,13 @@ from engine.models.warp import WarpConfig, WarpNet
 from engine.runtime.neural import EnhanceStage
 from engine.training.clips import ClipData
 from engine.training.generator import Generator, GeneratorOutput
-from engine.training.losses import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, region_loss
+from engine.training.losses import (
+    feature_matching_loss,
+    lsgan_d_loss,
+    lsgan_g_loss,
+    region_loss,
+    ssim_loss,
+)
 from engine.training.objectives import IdentityLoss, region_masks
 from engine.training.pairs import Batch, PairSampler, batch_stream
 from engine.training.perceptual import PerceptualLoss
@@ -59,6 +65,7 @@ class TrainConfig:
     perceptual_scales: tuple[float, ...] = (1.0, 0.5)
     w_perceptual: float = 1.0
     w_l1: float = 1.0
+    w_ssim: float = 0.0
     w_region: float = 10.0
     w_gan: float = 0.05
     w_fm: float = 1.0
@@ -189,6 +196,8 @@ class Trainer:
             "perceptual": cfg.w_perceptual * self.perceptual(image, b.driving),
             "l1": cfg.w_l1 * (image - b.driving).abs().mean(),
         }
+        if cfg.w_ssim:
+            terms["ssim"] = cfg.w_ssim * ssim_loss(image, b.driving)
         if cfg.w_region:
             terms["region"] = cfg.w_region * region_loss(image, b.driving, region_masks(b.tmap))
         return terms

@@ -324,3 +324,33 @@ def test_identity_cosine_and_l1() -> None:
     assert l1_loss(torch.tensor([1.0, -1.0]), torch.tensor([0.0, 1.0])).item() == pytest.approx(1.5)
     with pytest.raises(ValueError, match="l1_loss"):
         l1_loss(torch.zeros(2, 3), torch.zeros(3))
+
+
+def test_ssim_loss_is_the_metrics_twin() -> None:
+    import numpy as np
+
+    from engine.evaluation.metrics import ssim
+    from engine.paths import portraits_dir
+    from engine.training.losses import ssim_loss
+
+    img = cv2.resize(cv2.imread(str(portraits_dir() / "grace_hopper.jpg"))[:, :, ::-1], (128, 128))
+    rng = np.random.default_rng(0)
+    noisy = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+    shifted = np.roll(img, 2, axis=1)
+
+    def gray_tensor(a: np.ndarray) -> torch.Tensor:
+        g = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+        return torch.from_numpy(g).float().div(255)[None, None]
+
+    t = gray_tensor(img)
+    assert float(ssim_loss(t, t)) == pytest.approx(0.0, abs=1e-6)
+    for other in (noisy, shifted):
+        loss = float(ssim_loss(gray_tensor(other), t))
+        assert loss == pytest.approx(1.0 - ssim(other, img), abs=0.02)  # borders differ only
+    assert float(ssim_loss(gray_tensor(noisy), t)) > 0.05
+    pred = gray_tensor(noisy).requires_grad_(True)
+    ssim_loss(pred, t).backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="11"):
+        ssim_loss(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+    assert float(ssim_loss(torch.zeros(0, 3, 16, 16), torch.zeros(0, 3, 16, 16))) == 0.0
