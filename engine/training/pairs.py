@@ -22,6 +22,7 @@ from engine.geometry.drawing import landmark_maps
 from engine.geometry.mesh import WarpMesh, mesh_source, warp_mesh
 from engine.landmarks.topology import FaceTopology, load_topology
 from engine.training.clips import ClipData
+from engine.training.drive import Drive
 
 F32 = npt.NDArray[np.float32]
 
@@ -53,6 +54,12 @@ class Batch:
         return Batch(
             **{k: move(getattr(self, k)) for k in self.__dataclass_fields__}  # type: ignore[arg-type]
         )
+
+
+def _recorded(clip: ClipData, s: int) -> tuple[Drive, int] | None:
+    """The clip's recorded run with frame s as the source, and its position, if recorded."""
+    k = clip.drive.index(s) if clip.drive is not None else None
+    return None if k is None or clip.drive is None else (clip.drive, k)
 
 
 def pixel_to_unit(map_xy: F32, size: int) -> F32:
@@ -97,13 +104,13 @@ class PairSampler:
 
     def _source_points(self, clip: ClipData, s: int) -> npt.NDArray[np.float32]:
         """(478, 3) landmarks of frame s as the portrait: recorded, else tracked."""
-        k = clip.drive.index(s) if clip.drive is not None else None
-        return clip.drive.portrait[k] if k is not None else clip.points[s]  # type: ignore[union-attr]
+        rec = _recorded(clip, s)
+        return rec[0].portrait[rec[1]] if rec is not None else clip.points[s]
 
     def _target_points(self, clip: ClipData, s: int, d: int) -> npt.NDArray[np.float32]:
         """(478, 3) target when frame d drives frame s: the app's, else d's tracked landmarks."""
-        k = clip.drive.index(s) if clip.drive is not None else None
-        return clip.drive.targets[k, d] if k is not None else clip.points[d]  # type: ignore[union-attr]
+        rec = _recorded(clip, s)
+        return rec[0].targets[rec[1], d] if rec is not None else clip.points[d]
 
     def _source(self, clip: ClipData, i: int) -> tuple[npt.NDArray[np.float64], ...]:
         key = (clip.name, i)
@@ -126,9 +133,9 @@ class PairSampler:
     def _drivers(self, clip: ClipData, s: int) -> npt.NDArray[np.int64]:
         """Frames that can drive source s: tracked (and tracked by the recorded run)."""
         ok = clip.valid.copy()
-        k = clip.drive.index(s) if clip.drive is not None else None
-        if k is not None:
-            ok &= clip.drive.valid[k]  # type: ignore[union-attr]
+        rec = _recorded(clip, s)
+        if rec is not None:
+            ok &= rec[0].valid[rec[1]]
         ok[s] = False
         return np.flatnonzero(ok)
 
