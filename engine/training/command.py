@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--w-gan", type=float, default=0.05, help="adversarial loss weight")
     p.add_argument("--w-fm", type=float, default=1.0, help="feature-matching loss weight")
     p.add_argument("--w-identity", type=float, default=0.5, help="identity-cosine loss weight")
+    p.add_argument(
+        "--identity-reference",
+        choices=("source", "driving"),
+        default="source",
+        help="the identity loss keeps the source's identity, or matches the driving frame's",
+    )
     p.add_argument("--w-ssim", type=float, default=0.0, help="SSIM loss weight (1 - SSIM)")
     p.add_argument(
         "--warp-lr-factor",
@@ -105,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         w_identity=args.w_identity,
         warp_lr_factor=args.warp_lr_factor,
         w_ssim=args.w_ssim,
+        identity_reference=args.identity_reference,
         log_every=args.log_every,
         save_every=args.save_every,
         workers=_workers(args),

@@ -21,13 +21,21 @@ def region_masks(tmap: torch.Tensor, dilate: int = REGION_DILATE) -> torch.Tenso
     return F.max_pool2d(regions, k, stride=1, padding=dilate).amax(dim=1, keepdim=True)
 
 
+IDENTITY_REFERENCES = ("source", "driving")
+
+
 class IdentityLoss:
     """1 - cosine between the identity descriptor of the output (aligned from the driving
-    landmarks, differentiably) and that of the real driving frame. The encoder is frozen."""
+    landmarks, differentiably) and a reference descriptor: the source's, the portrait whose
+    identity the avatar must keep (default), or the real driving frame's. The encoder is
+    frozen."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, reference: str = "source") -> None:
+        if reference not in IDENTITY_REFERENCES:
+            raise ValueError(f"identity reference must be one of {IDENTITY_REFERENCES}")
         self.encoder = load_identity_encoder(str(device)).eval().requires_grad_(False)
         self.size = self.encoder.config.input_size
+        self.reference = reference
 
     def chips(self, images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S), points (B, 478, 3) crop px -> (B, 3, 150, 150) aligned chips."""
@@ -41,5 +49,8 @@ class IdentityLoss:
     def __call__(self, image: torch.Tensor, b: Batch) -> torch.Tensor:
         pred = self.encoder(self.chips(image, b.target_points))
         with torch.no_grad():
-            real = self.encoder(self.chips(b.driving, b.target_points))
+            if self.reference == "source" and b.source_points is not None:
+                real = self.encoder(self.chips(b.source, b.source_points))
+            else:
+                real = self.encoder(self.chips(b.driving, b.target_points))
         return (1 - F.cosine_similarity(pred, real, dim=1)).mean()

@@ -35,6 +35,7 @@ class Batch:
     smap, tmap: (B, 5, S, S) landmark maps of source and driving. ident: (B, D) identity
     embedding of the source's person. target_points: (B, 478, 3) driving landmarks (crop px).
     source_hr, driving_hr: (B, 3, 2S, 2S) when every clip in the batch has 2S crops, else None.
+    source_points: (B, 478, 3) the source's landmarks as a portrait (crop px).
     """
 
     source: torch.Tensor
@@ -46,6 +47,7 @@ class Batch:
     target_points: torch.Tensor
     source_hr: torch.Tensor | None = None
     driving_hr: torch.Tensor | None = None
+    source_points: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -187,6 +189,9 @@ class PairSampler:
             ),
             source_hr=hr(0),
             driving_hr=hr(1),
+            source_points=torch.from_numpy(
+                np.stack([self._source_points(c, s) for c, s, _ in picks]).reshape(-1, 478, 3)
+            ),
         )
 
 

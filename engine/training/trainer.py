@@ -70,6 +70,7 @@ class TrainConfig:
     w_gan: float = 0.05
     w_fm: float = 1.0
     w_identity: float = 0.5
+    identity_reference: str = "source"  # whose identity the output keeps: source or driving
     gan_start: int = 300
     identity_every: int = 2
     grad_clip: float = 1.0
@@ -85,6 +86,10 @@ class TrainConfig:
             raise ConfigError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.steps < 0 or self.batch < 1:
             raise ConfigError("steps must be >= 0 and batch >= 1")
+        if self.identity_reference not in ("source", "driving"):
+            raise ConfigError(
+                f"identity_reference must be source or driving, got {self.identity_reference!r}"
+            )
         if self.workers < 0 or self.max_minutes < 0:
             raise ConfigError("workers and max_minutes must be >= 0")
 
@@ -160,7 +165,11 @@ class Trainer:
             g.eval().requires_grad_(False)
         self.g_train: nn.Module = self._ddp(g) if cfg.stage != "enhancer" else g
         self.perceptual = PerceptualLoss(cfg.perceptual, cfg.perceptual_scales).to(device)
-        self.identity = IdentityLoss(device) if cfg.stage == "joint" and cfg.w_identity else None
+        self.identity = (
+            IdentityLoss(device, cfg.identity_reference)
+            if cfg.stage == "joint" and cfg.w_identity
+            else None
+        )
         params: list[dict[str, Any]] = []
         if cfg.stage == "warp":
             params.append({"params": g.warp_net.parameters(), "lr": cfg.lr})

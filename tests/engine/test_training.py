@@ -149,3 +149,24 @@ def test_ddp_two_processes_stay_in_sync(tmp_path: Path) -> None:
     assert reports[0]["batch_digest"] != reports[1]["batch_digest"]  # different data per rank
     assert reports[0]["after"] == pytest.approx(reports[1]["after"], rel=1e-9)
     assert reports[0]["after"] != pytest.approx(reports[0]["before"], rel=1e-6)
+
+
+def test_identity_loss_keeps_the_sources_identity(sampler) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from engine.training.objectives import IdentityLoss
+
+    b = sampler.sample(2)
+    assert b.source_points is not None and b.source_points.shape == (2, 478, 3)
+    keep = IdentityLoss(torch.device("cpu"))  # reference: the source
+    match = IdentityLoss(torch.device("cpu"), "driving")
+    # The source itself, seen where the source is, has the source's identity exactly ...
+    at_source = replace(b, target_points=b.source_points)
+    assert float(keep(b.source, at_source)) < 1e-4
+    # ... and the real driving frame has the driving frame's.
+    assert float(match(b.driving, b)) < 1e-4
+    # A face that is not the person's is far from both references.
+    noise = torch.rand_like(b.source)
+    assert float(keep(noise, b)) > 0.05 and float(match(noise, b)) > 0.05
+    with pytest.raises(ValueError, match="reference"):
+        IdentityLoss(torch.device("cpu"), "portrait")
