@@ -69,6 +69,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--save-every", type=int, default=200)
+    p.add_argument(
+        "--keep-every",
+        type=int,
+        default=0,
+        help="also keep the networks every N steps in OUT/snapshots/<step>/ (for averaging)",
+    )
     m = p.add_argument_group("meta-training (--meta: Reptile from the base weights in --init)")
     m.add_argument("--meta", action="store_true", help="meta-train; --steps counts outer steps")
     m.add_argument("--inner-steps", type=int, default=2, help="inner Adam steps per task")
@@ -114,6 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         identity_reference=args.identity_reference,
         log_every=args.log_every,
         save_every=args.save_every,
+        keep_every=args.keep_every,
         workers=_workers(args),
         max_minutes=args.max_minutes,
     )

@@ -76,6 +76,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     log_every: int = 20
     save_every: int = 200
+    keep_every: int = 0  # also keep the networks every N steps in out/snapshots/<step>/
     seed: int = 0
     workers: int = 0  # background processes drawing pairs (0: in the training loop)
     max_minutes: float = 0.0  # stop (and save) after this much training time; 0: no limit
@@ -267,6 +268,11 @@ class Trainer:
         save_model(g.warp_net, out / "warp", meta)
         if g.fusion is not None:
             save_model(g.fusion, out / "fusion", meta)
+        if self.cfg.keep_every and self.step_count % self.cfg.keep_every == 0:
+            snap = out / "snapshots" / f"{self.step_count:06d}"
+            save_model(g.warp_net, snap / "warp", meta)
+            if g.fusion is not None:
+                save_model(g.fusion, snap / "fusion", meta)
         if self.nets.disc is not None:
             save_model(self.nets.disc, out / "disc", meta)
         if self.nets.enhancer is not None:

@@ -102,7 +102,7 @@ def test_enhancer_steps_lower_the_loss(sampler) -> None:  # type: ignore[no-unty
 
 
 def test_checkpoint_resume(sampler, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = TrainConfig(stage="joint", batch=1, gan_start=0, w_identity=0.0)
+    cfg = TrainConfig(stage="joint", batch=1, gan_start=0, w_identity=0.0, keep_every=3)
     torch.manual_seed(0)
     trainer = Trainer(cfg, tiny_nets("joint"), torch.device("cpu"))
     for _ in range(3):
@@ -111,6 +111,9 @@ def test_checkpoint_resume(sampler, tmp_path: Path) -> None:  # type: ignore[no-
     meta = json.loads((tmp_path / "train.json").read_text())
     assert meta["step"] == 3 and meta["train"]["stage"] == "joint"
     assert {p.name for p in tmp_path.iterdir()} >= {"warp", "fusion", "disc", "trainer.pt"}
+    # Every keep_every-th step's networks are kept for averaging.
+    snap = tmp_path / "snapshots" / "000003"
+    assert (snap / "warp" / "model.safetensors").is_file() and (snap / "fusion").is_dir()
     torch.manual_seed(1)  # different fresh weights: resume must replace them
     again = Trainer(cfg, tiny_nets("joint"), torch.device("cpu"))
     from engine.models.fusion import FusionConfig, FusionNet
