@@ -2,9 +2,9 @@
 
 The inner loop of meta-training (engine/training/meta.py) and the personalization fine-tune
 (engine/personalize) are the same thing: a fresh Adam on the reconstruction losses of
-same-person pairs (perceptual + L1 + eye/mouth regions; no GAN, no identity term). `fine_tune`
-adds what a user needs around it: a time budget that is never overrun, progress with an
-estimate, and cancellation.
+same-person pairs (perceptual + L1 + SSIM + eye/mouth regions; no GAN, no identity term).
+`fine_tune` adds what a user needs around it: a time budget that is never overrun, progress
+with an estimate, and cancellation.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FineTuneConfig:
     """lr: inner Adam's rate (the warp net gets a tenth, as in joint training). batch: pairs
-    per step. perceptual_scales: image scales of the perceptual loss (small: CPU-cheap)."""
+    per step. perceptual_scales: image scales of the perceptual loss (small: CPU-cheap).
+    w_ssim: weight of the SSIM term, as in the base training."""
 
     lr: float = 2e-4
     batch: int = 4
     perceptual_scales: tuple[float, ...] = (0.5, 0.25)
+    w_ssim: float = 1.0
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -46,6 +48,7 @@ class FineTuneConfig:
             w_gan=0.0,
             w_fm=0.0,
             w_identity=0.0,
+            w_ssim=self.w_ssim,
         )
 
 
