@@ -141,8 +141,8 @@ class Pipeline:
         return Landmarks(points=pts, image_size=raw.image_size)
 
     def drive(self, landmarks: Landmarks | None, timestamp_s: float) -> Motion:
-        """The motion to render for one frame's (smoothed) driver landmarks, None when no
-        face was found: relative to the neutral face, through the presence gate."""
+        """The motion to render for one frame's smoothed driver landmarks (None: no face
+        found): relative to the neutral face, through the presence gate."""
         self.last_landmarks = landmarks
         motion = self._motion.estimate(landmarks) if landmarks is not None else None
         return self._gate.update(motion, timestamp_s)

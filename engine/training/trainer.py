@@ -42,7 +42,7 @@ from engine.training.losses import (
     region_loss,
     ssim_loss,
 )
-from engine.training.objectives import IdentityLoss, region_masks
+from engine.training.objectives import IDENTITY_REFERENCES, IdentityLoss, region_masks
 from engine.training.pairs import Batch, PairSampler, batch_stream
 from engine.training.perceptual import PerceptualLoss
 
@@ -87,9 +87,10 @@ class TrainConfig:
             raise ConfigError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.steps < 0 or self.batch < 1:
             raise ConfigError("steps must be >= 0 and batch >= 1")
-        if self.identity_reference not in ("source", "driving"):
+        if self.identity_reference not in IDENTITY_REFERENCES:
             raise ConfigError(
-                f"identity_reference must be source or driving, got {self.identity_reference!r}"
+                f"identity_reference must be one of {IDENTITY_REFERENCES}, "
+                f"got {self.identity_reference!r}"
             )
         if self.workers < 0 or self.max_minutes < 0:
             raise ConfigError("workers and max_minutes must be >= 0")
