@@ -132,3 +132,17 @@ def unregister_recording_backend() -> None:
     from pyvirtualcam import camera
 
     camera.BACKENDS.pop(RECORDING, None)
+
+
+def slow_pipeline(monkeypatch: Any, seconds: float) -> None:
+    """Every Pipeline.process takes `seconds` longer (a slow engine), for this test only.
+    monkeypatch: pytest's fixture."""
+    from engine.runtime import pipeline as pipeline_module
+
+    original = pipeline_module.Pipeline.process
+
+    def slow(self: Any, frame: Any, controls: Any) -> Any:
+        time.sleep(seconds)
+        return original(self, frame, controls)
+
+    monkeypatch.setattr(pipeline_module.Pipeline, "process", slow)

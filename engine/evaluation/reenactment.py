@@ -201,21 +201,22 @@ def evaluate_frames(
     return scores
 
 
-def mean_scores(results: list[ClipResult], method: str) -> Scores:
-    """Mean over clips of one method's scores (NaNs ignored)."""
-    rows = [r.scores[method] for r in results]
+def _mean(rows: list[Scores]) -> Scores:
+    """Field-wise mean of several Scores (NaNs ignored)."""
     return Scores(
         **{f.name: float(np.nanmean([getattr(s, f.name) for s in rows])) for f in fields(Scores)}
     )
 
 
+def mean_scores(results: list[ClipResult], method: str) -> Scores:
+    """Mean over clips of one method's scores (NaNs ignored)."""
+    return _mean([r.scores[method] for r in results])
+
+
 def person_mean_scores(results: list[ClipResult], method: str) -> Scores:
     """Mean over people of each person's mean over their clips (every person counts once)."""
     people = sorted({r.person for r in results})
-    means = [mean_scores([r for r in results if r.person == p], method) for p in people]
-    return Scores(
-        **{f.name: float(np.nanmean([getattr(s, f.name) for s in means])) for f in fields(Scores)}
-    )
+    return _mean([mean_scores([r for r in results if r.person == p], method) for p in people])
 
 
 def _row(name: str, s: Scores) -> str:

@@ -50,8 +50,8 @@ def average_folders(folders: list[Path], out: Path) -> list[str]:
         configs = [read_config(f / name).get("config") for f in folders]
         if any(c != configs[0] for c in configs):
             raise ConfigError(f"the {name} networks differ in config; they cannot be averaged")
-        model = load_model(cls, config_cls, folders[0] / name)
-        states = [load_model(cls, config_cls, f / name).state_dict() for f in folders]
+        models = [load_model(cls, config_cls, f / name) for f in folders]
+        model, states = models[0], [m.state_dict() for m in models]
         mean = {}
         for key, value in states[0].items():
             if value.is_floating_point():

@@ -266,14 +266,13 @@ class Trainer:
             return
         meta = {**meta, "step": self.step_count, "train": dataclasses.asdict(self.cfg)}
         g = self.nets.generator
-        save_model(g.warp_net, out / "warp", meta)
-        if g.fusion is not None:
-            save_model(g.fusion, out / "fusion", meta)
+        folders = [out]
         if self.cfg.keep_every and self.step_count % self.cfg.keep_every == 0:
-            snap = out / "snapshots" / f"{self.step_count:06d}"
-            save_model(g.warp_net, snap / "warp", meta)
+            folders.append(out / "snapshots" / f"{self.step_count:06d}")  # kept for averaging
+        for folder in folders:
+            save_model(g.warp_net, folder / "warp", meta)
             if g.fusion is not None:
-                save_model(g.fusion, snap / "fusion", meta)
+                save_model(g.fusion, folder / "fusion", meta)
         if self.nets.disc is not None:
             save_model(self.nets.disc, out / "disc", meta)
         if self.nets.enhancer is not None:

@@ -4,7 +4,6 @@ engine, portraits that cannot be used, the virtual camera, an unplugged camera, 
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.live_tools import (
     Socket,
     camera_parts,
     register_recording_backend,
+    slow_pipeline,
     unregister_recording_backend,
 )
 
@@ -79,13 +79,7 @@ def test_window_stays_responsive_while_the_engine_is_slow(
     qtbot: Any, live_window: OpenWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each engine frame takes 300 ms more; a 20 ms GUI timer keeps firing on time."""
-    original = pipeline_module.Pipeline.process
-
-    def slow(self: Any, frame: Any, controls: Any) -> Any:
-        time.sleep(0.3)
-        return original(self, frame, controls)
-
-    monkeypatch.setattr(pipeline_module.Pipeline, "process", slow)
+    slow_pipeline(monkeypatch, 0.3)
     window = live_window()
     _wait_frames(qtbot, window)
     clock = QElapsedTimer()

@@ -43,6 +43,7 @@ from tests.live_tools import (
     camera_parts,
     no_cameras,
     register_recording_backend,
+    slow_pipeline,
     unregister_recording_backend,
     wait_for,
 )
@@ -264,13 +265,7 @@ def test_face_lost_eases_to_the_neutral_portrait_never_the_driver(
 def test_slow_engine_drops_frames_instead_of_delaying_them(
     start_runner: StartRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = pipeline_module.Pipeline.process
-
-    def slow(self: Any, frame: Any, controls: Any) -> Any:
-        time.sleep(0.3)
-        return original(self, frame, controls)
-
-    monkeypatch.setattr(pipeline_module.Pipeline, "process", slow)
+    slow_pipeline(monkeypatch, 0.3)
     runner, _ = start_runner()
     live = _frames_after(runner, 0)
     latencies = []
