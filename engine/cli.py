@@ -215,6 +215,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     folder = Path(args.clips) if args.clips else shared_faces_dir() / "videos"
     clips = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".mp4", ".mov", ".avi"})
+    if args.cross:
+        return _eval_cross(args, [c for c in clips if c.parent.name in HELD_OUT])
     if args.held_out:
         clips = [c for c in clips if c.parent.name in HELD_OUT]
     if not clips:
@@ -245,6 +247,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not results:
         raise VisageError("No clip could be evaluated.")
     print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return 0
+
+
+def _eval_cross(args: argparse.Namespace, clips: list[Path]) -> int:
+    """Held-out portraits, each driven by the first clip of the next held-out person."""
+    from engine.evaluation.cross import cross_pairs, evaluate_cross, format_cross_table
+    from engine.paths import shared_faces_dir
+    from engine.training.cross import portrait_split
+
+    folder = Path(args.portraits) if args.portraits else shared_faces_dir() / "portraits"
+    if not folder.is_dir():
+        raise VisageError(f"No portraits folder at {folder}; pass --portraits DIR.")
+    firsts = [next(c for c in clips if c.parent == p) for p in sorted({c.parent for c in clips})]
+    pairs = cross_pairs(portrait_split(folder)[1], firsts, args.cross)
+    if not pairs:
+        raise VisageError(f"No held-out portraits in {folder} or held-out clips to drive them.")
+    methods = _eval_methods(args)
+    results = []
+    for i, (portrait, clip) in enumerate(pairs, 1):
+        try:
+            r = evaluate_cross(
+                portrait, clip, methods, args.max_frames, device=_device(), backend=args.backend
+            )
+        except VisageError as err:
+            log.warning("skipped %s driven by %s: %s", portrait.name, clip.name, err)
+            continue
+        results.append(r)
+        log.info(
+            "[%d/%d] %s by %s: identity %s",
+            i,
+            len(pairs),
+            portrait.name,
+            clip.parent.name,
+            ", ".join(f"{k} {v.id_sim:.4f}" for k, v in r.scores.items()),
+        )
+    if not results:
+        raise VisageError("No portrait could be evaluated.")
+    print(format_cross_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=1))
     return 0
@@ -369,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--held-out", action="store_true", help="only the identities kept out of training"
     )
+    e.add_argument(
+        "--cross",
+        type=int,
+        metavar="N",
+        help="cross-identity instead: N held-out portraits driven by held-out people's clips",
+    )
+    e.add_argument("--portraits", help="portraits for --cross (default: ../shared/.../portraits)")
     _add_net_options(e)
     e.set_defaults(func=cmd_eval)
 

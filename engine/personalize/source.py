@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from engine.personalize.capture import FrameCheck
+from engine.personalize.capture import FrameCheck, assess_frame
 from engine.types import ImageArray, Landmarks
 
 
@@ -51,3 +51,16 @@ def pick_source(
         )
 
     return max(good, key=score)
+
+
+def most_neutral(images: Sequence[ImageArray], landmarks: Sequence[Landmarks | None]) -> int:
+    """Index of the most neutral frame with a face (as `pick_source` scores them): a driver's
+    neutral face when no calibration exists (the evaluations and the cross-identity sources).
+    Raises ValueError when no frame has a face."""
+    checks = [
+        assess_frame(img, [] if lm is None else [lm])
+        for img, lm in zip(images, landmarks, strict=True)
+    ]
+    return pick_source(
+        images, landmarks, checks, [i for i, lm in enumerate(landmarks) if lm is not None]
+    )

@@ -14,6 +14,7 @@ from engine.errors import VisageError
 from engine.paths import cache_dir, shared_faces_dir
 
 if TYPE_CHECKING:
+    from engine.models.identity import IdentityEncoder
     from engine.training.clips import ClipData
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("source", "driving"),
         default="source",
         help="the identity loss keeps the source's identity, or matches the driving frame's",
+    )
+    p.add_argument(
+        "--w-cross-identity",
+        type=float,
+        default=0.0,
+        help="identity loss on portraits driven by training clips (cross-identity pairs)",
+    )
+    p.add_argument(
+        "--portraits",
+        help="portrait images for --w-cross-identity (default: ../shared/data/faces/portraits)",
     )
     p.add_argument("--w-ssim", type=float, default=0.0, help="SSIM loss weight (1 - SSIM)")
     p.add_argument(
@@ -97,7 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine.training.identities import clip_identities
 
     clips = _training_clips(args)
-    idents = clip_identities(clips, load_identity_encoder())
+    encoder = load_identity_encoder()
+    idents = clip_identities(clips, encoder)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.meta:
@@ -118,6 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         warp_lr_factor=args.warp_lr_factor,
         w_ssim=args.w_ssim,
         identity_reference=args.identity_reference,
+        w_cross_identity=args.w_cross_identity,
         log_every=args.log_every,
         save_every=args.save_every,
         keep_every=args.keep_every,
@@ -137,6 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "stage's folder",
             cfg.stage,
         )
+    cross = _cross_sources(args, clips, encoder) if cfg.w_cross_identity else []
+    idents.update(clip_identities(cross, encoder))
     last = run(
         cfg,
         clips,
@@ -145,6 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init=Path(args.init) if args.init else None,
         resume=not args.fresh,
         device=args.device,
+        cross=cross,
     )
     if world()[0] == 0:
         log.info("done: %s", " ".join(f"{k} {v:.4f}" for k, v in last.items()))
@@ -182,6 +198,43 @@ def _training_clips(args: argparse.Namespace) -> list[ClipData]:
     if not clips:
         raise VisageError(f"no usable clips cached in {cache}")
     return clips
+
+
+def _cross_sources(
+    args: argparse.Namespace, clips: list[ClipData], encoder: IdentityEncoder
+) -> list[ClipData]:
+    """The training portraits driven by training clips (engine.training.cross), cached under
+    CACHE/cross by rank 0, without any portrait that looks like a held-out person."""
+    from engine.training.clips import load_clip
+    from engine.training.cross import cache_cross, lookalikes, people_descriptors, portrait_split
+    from engine.training.identities import clip_identities
+    from engine.training.trainer import world
+
+    folder = Path(args.portraits) if args.portraits else shared_faces_dir() / "portraits"
+    cache = (Path(args.cache) if args.cache else cache_dir() / "train") / "cross"
+    rank, size = world()
+    marker = cache / ".ready"
+    if rank == 0:
+        marker.unlink(missing_ok=True)
+        if folder.is_dir():
+            cache_cross(portrait_split(folder)[0], clips, cache)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    elif size > 1:
+        _wait_for(marker)
+    cross = [load_clip(p) for p in sorted(cache.glob("*.npz"))]
+    if not cross:
+        raise VisageError(f"--w-cross-identity needs portraits: none found in {folder}")
+    videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
+    held = people_descriptors(videos, HELD_OUT, encoder) if videos.is_dir() else []
+    if not held:
+        log.warning("no held-out clips in %s: portraits not checked for lookalikes", videos)
+    drop = lookalikes(clip_identities(cross, encoder), held)
+    for name in sorted(drop):
+        log.info("portrait %s left out: it looks like a held-out person", name)
+    cross = [c for c in cross if c.name not in drop]
+    log.info("cross-identity sources: %d portraits", len(cross))
+    return cross
 
 
 def _meta(

@@ -60,6 +60,51 @@ def spread_sources(valid: npt.NDArray[np.bool_], count: int = DRIVE_SOURCES) -> 
     return sorted({int(idx[i]) for i in picks})
 
 
+@dataclass(frozen=True)
+class Run:
+    """One recorded run: portrait (478, 3) landmarks, targets (N, 478, 3), valid (N,)."""
+
+    portrait: npt.NDArray[np.float32]
+    targets: npt.NDArray[np.float32]
+    valid: npt.NDArray[np.bool_]
+
+
+def record_run(
+    portrait_image: npt.NDArray[np.uint8],
+    neutral: npt.NDArray[np.uint8],
+    driver: npt.NDArray[np.uint8],
+    controls: Controls | None = None,
+    name: str = "portrait",
+) -> Run | None:
+    """Run the engine with `portrait_image` (S, S, 3) as the portrait, `neutral` (S, S, 3) as the
+    driver's neutral face and the frames `driver` (N, S, S, 3) in order. None (logged) when no
+    face is found in the portrait or in the neutral frame. Coordinates: the portrait's pixels.
+    """
+    controls = controls or Controls()
+    n, size = len(driver), portrait_image.shape[0]
+    try:
+        portrait = prepare_portrait(portrait_image, output_size=(size, size), name=name)
+    except NoFaceError as err:
+        log.warning("%s left out: %s", name, err)
+        return None
+    pipeline = Pipeline(portrait)
+    try:
+        if pipeline.neutral_from(Frame(neutral, 0, 0.0)) is None:
+            log.warning("%s left out: no face tracked in the neutral frame", name)
+            return None
+        targets = np.zeros((n, 478, 3), np.float32)
+        valid = np.zeros(n, bool)
+        for i in range(n):
+            frame = Frame(driver[i], i, i / DRIVE_FPS)
+            landmarks = pipeline.track(frame, controls.smoothing)
+            motion = pipeline.drive(landmarks, frame.timestamp_s)
+            valid[i] = landmarks is not None
+            targets[i] = pipeline.target_landmarks(motion, controls)
+    finally:
+        pipeline.close()
+    return Run(portrait.landmarks.points.astype(np.float32), targets, valid)
+
+
 def record_drive(
     crops: npt.NDArray[np.uint8],
     sources: Sequence[int],
@@ -70,37 +115,26 @@ def record_drive(
     crops: (N, S, S, 3) uint8 frames of one clip. A source frame in which no face is found, as a
     portrait or as the driver's neutral, is left out (logged); `Drive.sources` lists the rest.
     """
-    controls = controls or Controls()
-    n, size = len(crops), crops.shape[1]
-    kept, portraits, targets, valids = [], [], [], []
+    kept, runs = [], []
     for s in sources:
-        try:
-            portrait = prepare_portrait(crops[s], output_size=(size, size), name=f"frame {s}")
-        except NoFaceError as err:
-            log.warning("source frame %d left out: %s", s, err)
-            continue
-        pipeline = Pipeline(portrait)
-        try:
-            if pipeline.neutral_from(Frame(crops[s], s, s / DRIVE_FPS)) is None:
-                log.warning("source frame %d left out: no face tracked as the neutral", s)
-                continue
-            tgt = np.zeros((n, 478, 3), np.float32)
-            ok = np.zeros(n, bool)
-            for i in range(n):
-                frame = Frame(crops[i], i, i / DRIVE_FPS)
-                landmarks = pipeline.track(frame, controls.smoothing)
-                motion = pipeline.drive(landmarks, frame.timestamp_s)
-                ok[i] = landmarks is not None
-                tgt[i] = pipeline.target_landmarks(motion, controls)
-        finally:
-            pipeline.close()
-        kept.append(s)
-        portraits.append(portrait.landmarks.points.astype(np.float32))
-        targets.append(tgt)
-        valids.append(ok)
+        run = record_run(crops[s], crops[s], crops, controls, name=f"source frame {s}")
+        if run is not None:
+            kept.append(s)
+            runs.append(run)
+    return drive_of(kept, runs, len(crops))
+
+
+def drive_of(sources: Sequence[int], runs: Sequence[Run], frames: int) -> Drive:
+    """The Drive of recorded runs (one per source), each over `frames` driver frames."""
     return Drive(
-        sources=np.asarray(kept, np.int64),
-        portrait=np.stack(portraits) if portraits else np.zeros((0, 478, 3), np.float32),
-        targets=np.stack(targets) if targets else np.zeros((0, n, 478, 3), np.float32),
-        valid=np.stack(valids) if valids else np.zeros((0, n), bool),
+        sources=np.asarray(sources, np.int64),
+        portrait=np.stack([r.portrait for r in runs])
+        if runs
+        else np.zeros((0, 478, 3), np.float32),
+        targets=(
+            np.stack([r.targets for r in runs])
+            if runs
+            else np.zeros((0, frames, 478, 3), np.float32)
+        ),
+        valid=np.stack([r.valid for r in runs]) if runs else np.zeros((0, frames), bool),
     )

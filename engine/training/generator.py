@@ -13,6 +13,8 @@ from engine.models.blocks import warp
 from engine.models.fusion import FusionNet
 from engine.models.warp import WarpNet
 
+GENERATOR_INPUTS = ("source", "grid", "smap", "tmap", "ident")  # Generator.forward's, by name
+
 
 @dataclass(frozen=True)
 class GeneratorOutput:
@@ -30,6 +32,13 @@ class GeneratorOutput:
     @property
     def image(self) -> torch.Tensor:
         return self.fused if self.fused is not None else self.warped
+
+    def head(self, n: int) -> GeneratorOutput:
+        """The first n items of the batch."""
+        fused = None if self.fused is None else self.fused[:n]
+        return GeneratorOutput(
+            self.warped_geo[:n], self.grid[:n], self.warped[:n], self.visibility[:n], fused
+        )
 
 
 class Generator(nn.Module):

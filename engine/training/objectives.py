@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from engine.geometry.drawing import EYES_CHANNEL, MOUTH_CHANNEL
 from engine.landmarks.align import chip_grid, chip_transform
 from engine.models.identity import load_identity_encoder
-from engine.training.pairs import Batch
+from engine.training.pairs import Batch, CrossBatch
 
 REGION_DILATE = 6  # pixels at 256²
 
@@ -47,10 +47,23 @@ class IdentityLoss:
         )
 
     def __call__(self, image: torch.Tensor, b: Batch) -> torch.Tensor:
-        pred = self.encoder(self.chips(image, b.target_points))
+        if self.reference == "source" and b.source_points is not None:
+            return self.keep(image, b.target_points, b.source, b.source_points)
+        return self.keep(image, b.target_points, b.driving, b.target_points)
+
+    def cross(self, image: torch.Tensor, c: CrossBatch) -> torch.Tensor:
+        """The loss on cross-identity pairs: the portrait is the only reference there is."""
+        return self.keep(image, c.target_points, c.source, c.source_points)
+
+    def keep(
+        self,
+        image: torch.Tensor,
+        points: torch.Tensor,
+        reference: torch.Tensor,
+        reference_points: torch.Tensor,
+    ) -> torch.Tensor:
+        """images (B, 3, S, S) with their (B, 478, 3) landmarks -> mean (1 - cosine)."""
+        pred = self.encoder(self.chips(image, points))
         with torch.no_grad():
-            if self.reference == "source" and b.source_points is not None:
-                real = self.encoder(self.chips(b.source, b.source_points))
-            else:
-                real = self.encoder(self.chips(b.driving, b.target_points))
+            real = self.encoder(self.chips(reference, reference_points))
         return (1 - F.cosine_similarity(pred, real, dim=1)).mean()

@@ -90,7 +90,7 @@ class PairSampler:
         source: int | None = None,
     ) -> None:
         """source: always this frame as the pair's source (one clip only), else random."""
-        self.clips = [c for c in clips if len(c.valid_indices) >= 2]
+        self.clips = [c for c in clips if self._usable(c)]
         if need_hr:
             self.clips = [c for c in self.clips if c.crops_hr is not None]
         if not self.clips:
@@ -103,6 +103,10 @@ class PairSampler:
         self.topo: FaceTopology = load_topology()
         self.mesh: WarpMesh = warp_mesh()
         self._sources: dict[tuple[str, int], tuple[npt.NDArray[np.float64], ...]] = {}
+
+    @staticmethod
+    def _usable(clip: ClipData) -> bool:
+        return len(clip.valid_indices) >= 2
 
     def _source_points(self, clip: ClipData, s: int) -> npt.NDArray[np.float32]:
         """(478, 3) landmarks of frame s as the portrait: recorded, else tracked."""
@@ -191,6 +195,65 @@ class PairSampler:
             driving_hr=hr(1),
             source_points=torch.from_numpy(
                 np.stack([self._source_points(c, s) for c, s, _ in picks]).reshape(-1, 478, 3)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class CrossBatch:
+    """B cross-identity pairs (engine.training.cross): a portrait and the app's target when a
+    training clip drives it. No ground truth. Shapes as in Batch: source (B, 3, S, S), grid
+    (B, S, S, 2), smap and tmap (B, 5, S, S), ident (B, D), source_points and target_points
+    (B, 478, 3) in crop pixels."""
+
+    source: torch.Tensor
+    grid: torch.Tensor
+    smap: torch.Tensor
+    tmap: torch.Tensor
+    ident: torch.Tensor
+    source_points: torch.Tensor
+    target_points: torch.Tensor
+
+    def to(self, device: torch.device | str) -> CrossBatch:
+        return CrossBatch(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+
+
+class CrossSampler(PairSampler):
+    """Draws (portrait, target) pairs from one-frame cross clips: frame 0 is the source and
+    any tracked frame of its recorded driver gives the target."""
+
+    @staticmethod
+    def _usable(clip: ClipData) -> bool:
+        return clip.drive is not None and clip.drive.index(0) is not None and clip.valid[0]
+
+    def _drivers(self, clip: ClipData, s: int) -> npt.NDArray[np.int64]:
+        k = clip.drive.index(s) if clip.drive is not None else None
+        assert clip.drive is not None and k is not None
+        return np.flatnonzero(clip.drive.valid[k])
+
+    def pick(self) -> tuple[ClipData, int, int]:
+        clip = self.clips[self.rng.integers(len(self.clips))]
+        return clip, 0, int(self.rng.choice(self._drivers(clip, 0)))
+
+    def sample_cross(self, batch: int) -> CrossBatch:
+        picks = [self.pick() for _ in range(batch)]
+        arrays = [self.pair_arrays(c, s, d) for c, s, d in picks]
+        d_ident = len(next(iter(self.idents.values())))
+        return CrossBatch(
+            source=image_tensor(np.stack([c.crops[s] for c, s, _ in picks])),
+            grid=torch.from_numpy(np.stack([a[0] for a in arrays])),
+            smap=maps_tensor([a[1] for a in arrays]),
+            tmap=maps_tensor([a[2] for a in arrays]),
+            ident=torch.from_numpy(
+                np.stack([self.idents[c.name] for c, _, _ in picks]).reshape(-1, d_ident)
+            ).float(),
+            source_points=torch.from_numpy(
+                np.stack([self._source_points(c, s) for c, s, _ in picks]).reshape(-1, 478, 3)
+            ),
+            target_points=torch.from_numpy(
+                np.stack([self._target_points(c, s, d) for c, s, d in picks])
+                .reshape(-1, 478, 3)
+                .astype(np.float32)
             ),
         )
 

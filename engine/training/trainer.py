@@ -34,7 +34,7 @@ from engine.models.tiers import get_tier
 from engine.models.warp import WarpConfig, WarpNet
 from engine.runtime.neural import EnhanceStage
 from engine.training.clips import ClipData
-from engine.training.generator import Generator, GeneratorOutput
+from engine.training.generator import GENERATOR_INPUTS, Generator, GeneratorOutput
 from engine.training.losses import (
     feature_matching_loss,
     lsgan_d_loss,
@@ -43,7 +43,7 @@ from engine.training.losses import (
     ssim_loss,
 )
 from engine.training.objectives import IDENTITY_REFERENCES, IdentityLoss, region_masks
-from engine.training.pairs import Batch, PairSampler, batch_stream
+from engine.training.pairs import Batch, CrossBatch, CrossSampler, PairSampler, batch_stream
 from engine.training.perceptual import PerceptualLoss
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class TrainConfig:
     w_fm: float = 1.0
     w_identity: float = 0.5
     identity_reference: str = "source"  # whose identity the output keeps: source or driving
+    w_cross_identity: float = 0.0  # identity loss on cross-identity pairs (engine.training.cross)
     gan_start: int = 300
     identity_every: int = 2
     grad_clip: float = 1.0
@@ -169,7 +170,7 @@ class Trainer:
         self.perceptual = PerceptualLoss(cfg.perceptual, cfg.perceptual_scales).to(device)
         self.identity = (
             IdentityLoss(device, cfg.identity_reference)
-            if cfg.stage == "joint" and cfg.w_identity
+            if cfg.stage == "joint" and (cfg.w_identity or cfg.w_cross_identity)
             else None
         )
         params: list[dict[str, Any]] = []
@@ -197,8 +198,13 @@ class Trainer:
         return DistributedDataParallel(module, device_ids=ids)
 
     # -- one step ------------------------------------------------------------------------------
-    def generate(self, b: Batch) -> GeneratorOutput:
-        out: GeneratorOutput = self.g_train(b.source, b.grid, b.smap, b.tmap, b.ident)
+    def generate(self, b: Batch, cross: CrossBatch | None = None) -> GeneratorOutput:
+        """The generator on b's pairs, followed by cross's when given (one pass, batch B + C)."""
+        if cross is None:
+            out: GeneratorOutput = self.g_train(b.source, b.grid, b.smap, b.tmap, b.ident)
+            return out
+        pairs = (torch.cat([getattr(b, k), getattr(cross, k)]) for k in GENERATOR_INPUTS)
+        out = self.g_train(*pairs)
         return out
 
     def reconstruction(self, image: torch.Tensor, b: Batch) -> dict[str, torch.Tensor]:
@@ -213,17 +219,31 @@ class Trainer:
             terms["region"] = cfg.w_region * region_loss(image, b.driving, region_masks(b.tmap))
         return terms
 
-    def step(self, b: Batch) -> dict[str, float]:
+    def step(self, b: Batch, cross: CrossBatch | None = None) -> dict[str, float]:
+        """One optimizer step on b's pairs; on identity steps also the identity loss on
+        `cross` (cross-identity pairs) when cfg.w_cross_identity is set."""
         if self.cfg.stage == "enhancer":
             raise ConfigError("the enhancer stage steps with engine.training.enhance.enhancer_step")
         b = b.to(self.device)
-        out = self.generate(b)
+        identity_step = self.identity is not None and self.step_count % self.cfg.identity_every == 0
+        c = cross.to(self.device) if cross is not None and identity_step else None
+        if c is not None and not self.cfg.w_cross_identity:
+            c = None
+        full = self.generate(b, c)
+        n = len(b.source)
+        out = full.head(n)
         terms = self.reconstruction(out.image, b)
         if self.cfg.stage == "joint":
             terms["warp_perceptual"] = 0.25 * self.perceptual(out.warped, b.driving)
             terms.update(self._adversarial(out.image, b))
-            if self.identity is not None and self.step_count % self.cfg.identity_every == 0:
-                terms["identity"] = self.cfg.w_identity * self.identity(out.image, b)
+            if self.identity is not None and identity_step:
+                if self.cfg.w_identity:
+                    terms["identity"] = self.cfg.w_identity * self.identity(out.image, b)
+                if c is not None:
+                    cross_image = full.image[n:]
+                    terms["cross_identity"] = self.cfg.w_cross_identity * self.identity.cross(
+                        cross_image, c
+                    )
         loss = torch.stack(list(terms.values())).sum()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -319,6 +339,25 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
+class LossMeter:
+    """Means of each loss term since the last `take()`, over the steps that had the term (the
+    identity term, say, runs every other step), so a progress line shows the whole interval."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, logs: dict[str, float]) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def take(self) -> dict[str, float]:
+        means = {k: v / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts = {}, {}
+        return means
+
+
 def run(
     cfg: TrainConfig,
     clips: list[ClipData],
@@ -327,8 +366,10 @@ def run(
     init: Path | None = None,
     resume: bool = True,
     device: str | None = None,
+    cross: list[ClipData] | None = None,
 ) -> dict[str, float]:
-    """Train one stage; returns the last logged losses. Rank 0 writes `out`."""
+    """Train one stage; returns the last logged losses. Rank 0 writes `out`. cross: the
+    cross-identity sources (engine.training.cross) for cfg.w_cross_identity."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda":  # training only: TF32 matmuls and tuned convolutions (fixed shapes)
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -352,7 +393,13 @@ def run(
             if cfg.workers and cfg.stage != "enhancer"
             else None
         )
+        crosses = (
+            CrossSampler(cross, idents, seed=seed + 1)
+            if cross and cfg.stage == "joint" and cfg.w_cross_identity
+            else None
+        )
         last: dict[str, float] = {}
+        meter = LossMeter()
         t0, done0 = time.perf_counter(), trainer.step_count
         while trainer.step_count < cfg.steps:
             if cfg.stage == "enhancer":
@@ -361,17 +408,24 @@ def run(
                 logs = enhancer_step(trainer, sampler)
             else:
                 batch = next(stream) if stream is not None else sampler.sample(cfg.batch)
-                logs = trainer.step(batch)
+                due = trainer.step_count % cfg.identity_every == 0
+                pairs = crosses.sample_cross(cfg.batch) if crosses is not None and due else None
+                logs = trainer.step(batch, pairs)
             last = logs
+            meter.add(logs)
             n = trainer.step_count
             elapsed = time.perf_counter() - t0
             # Every rank stops at the same step: rank 0's clock decides (broadcast under DDP).
             stop = _out_of_time(cfg, elapsed, dev, size)
-            if rank == 0 and (n % cfg.log_every == 0 or n == cfg.steps or stop):
+            if n % cfg.log_every == 0 or n == cfg.steps or stop:
                 rate = (n - done0) * cfg.batch * size / max(elapsed, 1e-9)
-                parts = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
-                log.info("%s step %d/%d  %s  (%.2f pairs/s)", cfg.stage, n, cfg.steps, parts, rate)
-            if n % cfg.save_every == 0 or n == cfg.steps or stop:
+                parts = " ".join(f"{k} {v:.4f}" for k, v in meter.take().items())
+                if rank == 0:
+                    log.info(
+                        "%s step %d/%d  %s  (%.2f pairs/s)", cfg.stage, n, cfg.steps, parts, rate
+                    )
+            kept = cfg.keep_every and n % cfg.keep_every == 0
+            if n % cfg.save_every == 0 or kept or n == cfg.steps or stop:
                 trainer.save(out, {"clips": len(clips)})
             if stop:
                 log.info("time limit of %.1f min reached at step %d", cfg.max_minutes, n)

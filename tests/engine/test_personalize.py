@@ -30,7 +30,7 @@ from engine.personalize.profile import (
     rename_profile,
     save_profile,
 )
-from engine.personalize.source import pick_source
+from engine.personalize.source import most_neutral, pick_source
 from engine.runtime.neural import load_models, tier_folder
 from engine.training.finetune import FineTuneConfig, FineTuner, fine_tune, load_generator
 from engine.training.identities import clip_identities
@@ -118,6 +118,20 @@ def test_source_frame_is_a_neutral_one(sample_images, analysis) -> None:  # type
     assert c.eyes >= np.median([k.eyes for k in checks])
     assert abs(c.yaw - np.median([k.yaw for k in checks])) < 5.0
     assert abs(c.pitch - np.median([k.pitch for k in checks])) < 5.0
+
+
+def test_most_neutral_matches_the_source_pick_and_skips_faceless_frames(  # type: ignore[no-untyped-def]
+    sample_images, analysis
+) -> None:
+    images, _ = sample_images
+    usable = analysis.report.usable
+    landmarks = [analysis.landmarks[i] for i in usable]
+    picked = most_neutral([images[i] for i in usable], landmarks)
+    assert usable[picked] == pick_source(images, analysis.landmarks, analysis.checks, usable)
+    # A frame without a face is never the neutral one; no face at all is an error.
+    assert most_neutral([images[0], images[usable[0]]], [None, landmarks[0]]) == 1
+    with pytest.raises(ValueError):
+        most_neutral([images[0]], [None])
 
 
 # -- profiles -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from engine.training.clips import load_clip, save_clip
 from engine.training.enhance import enhancer_step
 from engine.training.identities import clip_identities
 from engine.training.pairs import PairSampler
-from engine.training.trainer import TrainConfig, Trainer, parameter_digest
+from engine.training.trainer import LossMeter, TrainConfig, Trainer, parameter_digest, run
 from tests.engine.training_tools import sample_clip_data, tiny_nets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,6 +99,24 @@ def test_enhancer_steps_lower_the_loss(sampler) -> None:  # type: ignore[no-unty
         sampler.rng = np.random.default_rng(5)  # the same runs: an overfitting check
         losses.append(enhancer_step(trainer, sampler)["total"])
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_snapshots_kept_between_saves_and_progress_shows_interval_means(
+    clip, sampler, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    cfg = TrainConfig(stage="warp", steps=4, batch=1, log_every=2, save_every=100, keep_every=2)
+    with caplog.at_level("INFO", logger="engine.training.trainer"):
+        run(cfg, [clip], dict(sampler.idents), tmp_path, device="cpu")
+    # --keep-every is honoured on its own, not only where a regular save falls.
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["000002", "000004"]
+    lines = [r.getMessage() for r in caplog.records if "warp step" in r.getMessage()]
+    assert [line.split()[2] for line in lines] == ["2/4", "4/4"]
+    # A term present on only some steps is averaged over those steps; the others over all.
+    meter = LossMeter()
+    meter.add({"l1": 1.0, "identity": 0.5})
+    meter.add({"l1": 3.0})
+    assert meter.take() == {"l1": 2.0, "identity": 0.5}
+    assert meter.take() == {}
 
 
 def test_checkpoint_resume(sampler, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
