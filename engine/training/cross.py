@@ -58,7 +58,8 @@ def cross_clip(path: Path, driver: ClipData, start: int = 0) -> ClipData | None:
     except VisageError as err:
         log.warning("portrait %s left out: %s", path.name, err)
         return None
-    clip = clip_from_frames(path.stem, IDENTITY, [portrait.image], [portrait.landmarks], 0)
+    name = f"{IDENTITY}:{path.stem}"  # never a training clip's name (identities are keyed by it)
+    clip = clip_from_frames(name, IDENTITY, [portrait.image], [portrait.landmarks], 0)
     window = slice(start, start + DRIVER_FRAMES)
     frames, valid, points = driver.crops[window], driver.valid[window], driver.points[window]
     if not valid.any():

@@ -21,6 +21,20 @@ def region_masks(tmap: torch.Tensor, dilate: int = REGION_DILATE) -> torch.Tenso
     return F.max_pool2d(regions, k, stride=1, padding=dilate).amax(dim=1, keepdim=True)
 
 
+def geometric_mouth(
+    image: torch.Tensor, geometric: torch.Tensor, tmap: torch.Tensor
+) -> torch.Tensor:
+    """image (B, 3, S, S) with its mouth region (from the (B, 5, S, S) target maps, grown by
+    REGION_DILATE) taken from `geometric`, detached. On cross-identity pairs the identity loss
+    sees this, so it cannot pull the mouth towards the portrait's: with no truth to learn the
+    mouth from there, it keeps following the driver."""
+    k = 2 * REGION_DILATE + 1
+    mouth = F.max_pool2d(
+        tmap[:, MOUTH_CHANNEL : MOUTH_CHANNEL + 1], k, stride=1, padding=REGION_DILATE
+    )
+    return image * (1 - mouth) + geometric.detach() * mouth
+
+
 IDENTITY_REFERENCES = ("source", "driving")
 
 

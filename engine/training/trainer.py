@@ -42,7 +42,12 @@ from engine.training.losses import (
     region_loss,
     ssim_loss,
 )
-from engine.training.objectives import IDENTITY_REFERENCES, IdentityLoss, region_masks
+from engine.training.objectives import (
+    IDENTITY_REFERENCES,
+    IdentityLoss,
+    geometric_mouth,
+    region_masks,
+)
 from engine.training.pairs import Batch, CrossBatch, CrossSampler, PairSampler, batch_stream
 from engine.training.perceptual import PerceptualLoss
 
@@ -226,9 +231,8 @@ class Trainer:
             raise ConfigError("the enhancer stage steps with engine.training.enhance.enhancer_step")
         b = b.to(self.device)
         identity_step = self.identity is not None and self.step_count % self.cfg.identity_every == 0
-        c = cross.to(self.device) if cross is not None and identity_step else None
-        if c is not None and not self.cfg.w_cross_identity:
-            c = None
+        use_cross = cross is not None and identity_step and bool(self.cfg.w_cross_identity)
+        c = cross.to(self.device) if cross is not None and use_cross else None
         full = self.generate(b, c)
         n = len(b.source)
         out = full.head(n)
@@ -240,7 +244,7 @@ class Trainer:
                 if self.cfg.w_identity:
                     terms["identity"] = self.cfg.w_identity * self.identity(out.image, b)
                 if c is not None:
-                    cross_image = full.image[n:]
+                    cross_image = geometric_mouth(full.image[n:], full.warped_geo[n:], c.tmap)
                     terms["cross_identity"] = self.cfg.w_cross_identity * self.identity.cross(
                         cross_image, c
                     )

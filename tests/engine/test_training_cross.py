@@ -25,6 +25,7 @@ from engine.training.cross import (
     portrait_split,
 )
 from engine.training.identities import clip_identities
+from engine.training.objectives import geometric_mouth
 from engine.training.pairs import CrossSampler, PairSampler
 from engine.training.trainer import TrainConfig, Trainer
 from tests.engine.training_tools import sample_clip_data, tiny_nets
@@ -84,7 +85,7 @@ def test_lookalikes_of_held_out_people(mona, driver) -> None:  # type: ignore[no
     encoder = load_identity_encoder()
     portraits = clip_identities([mona, grace], encoder)
     person = clip_identities([driver], encoder)[driver.name]  # Grace Hopper's clip
-    assert lookalikes(portraits, [person]) == {"grace_hopper"}
+    assert lookalikes(portraits, [person]) == {"portrait:grace_hopper"}
     assert lookalikes(portraits, []) == set()
 
 
@@ -123,3 +124,24 @@ def test_cross_pairs_and_identity_training(mona, driver) -> None:  # type: ignor
     fixed = crosses.sample_cross(1)
     losses = [trainer.step(selfs.sample(1), fixed)["cross_identity"] for _ in range(8)]
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_cross_identity_loss_leaves_the_mouth_to_the_driver(mona, driver) -> None:  # type: ignore[no-untyped-def]
+    """The identity loss on cross pairs sees the geometric path's mouth: no gradient reaches
+    the output's mouth region, and everything else is the output itself."""
+    c = CrossSampler([mona], clip_identities([mona], load_identity_encoder()), seed=2).sample_cross(
+        2
+    )
+    image = torch.rand(2, 3, 256, 256, requires_grad=True)
+    geometric = torch.rand(2, 3, 256, 256)
+    shown = geometric_mouth(image, geometric, c.tmap)
+    shown.sum().backward()
+    assert image.grad is not None
+    mouth = image.grad[:, 0] == 0  # (B, S, S): where the output cannot act
+    area = mouth.float().mean().item()
+    assert 0.002 < area < 0.1  # the mouth, not nothing and not the face
+    m = mouth[0]
+    torch.testing.assert_close(shown.detach()[0][:, m], geometric[0][:, m])
+    far = image.grad[0, 0] == 1  # untouched by the mask
+    assert far.float().mean() > 0.8
+    torch.testing.assert_close(shown.detach()[0][:, far], image.detach()[0][:, far])
