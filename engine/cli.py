@@ -4,17 +4,19 @@ doctor, self-test. Errors for the user end here."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import VisageError
 
 log = logging.getLogger("visage")
+R = TypeVar("R")  # one evaluation's result
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -223,32 +225,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise VisageError(f"No video clips found under {folder}.")
     clips = clips[: args.limit] if args.limit else clips
     methods = _eval_methods(args)
-    results = []
-    for i, clip in enumerate(clips, 1):
-        try:
-            r = evaluate_clip(
+    jobs = [
+        (
+            clip.name,
+            functools.partial(
+                evaluate_clip,
                 clip,
                 max_frames=args.max_frames,
                 methods=methods,
                 device=_device(),
                 backend=args.backend,
-            )
+            ),
+        )
+        for clip in clips
+    ]
+    results = _evaluate_all(
+        jobs, lambda r: "PSNR " + ", ".join(f"{k} {v.psnr:.2f}" for k, v in r.scores.items())
+    )
+    return _report(results, format_table, args.json, "clip")
+
+
+def _evaluate_all(
+    jobs: Sequence[tuple[str, Callable[[], R]]], summary: Callable[[R], str]
+) -> list[R]:
+    """Run each named evaluation in turn, logging its `summary`; one that raises VisageError
+    (an unusable clip or portrait) is skipped with the reason."""
+    results: list[R] = []
+    for i, (name, evaluate) in enumerate(jobs, 1):
+        try:
+            r = evaluate()
         except VisageError as err:
-            log.warning("skipped %s: %s", clip.name, err)
+            log.warning("skipped %s: %s", name, err)
             continue
         results.append(r)
-        log.info(
-            "[%d/%d] %s: PSNR %s",
-            i,
-            len(clips),
-            clip.name,
-            ", ".join(f"{k} {v.psnr:.2f}" for k, v in r.scores.items()),
-        )
+        log.info("[%d/%d] %s: %s", i, len(jobs), name, summary(r))
+    return results
+
+
+def _report(
+    results: list[Any], table: Callable[[list[Any]], str], json_path: str | None, what: str
+) -> int:
+    """Print the results' table (and write them as JSON when asked)."""
     if not results:
-        raise VisageError("No clip could be evaluated.")
-    print(format_table(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=1))
+        raise VisageError(f"No {what} could be evaluated.")
+    print(table(results))
+    if json_path:
+        Path(json_path).write_text(json.dumps([asdict(r) for r in results], indent=1))
     return 0
 
 
@@ -266,30 +288,26 @@ def _eval_cross(args: argparse.Namespace, clips: list[Path]) -> int:
     if not pairs:
         raise VisageError(f"No held-out portraits in {folder} or held-out clips to drive them.")
     methods = _eval_methods(args)
-    results = []
-    for i, (portrait, clip) in enumerate(pairs, 1):
-        try:
-            r = evaluate_cross(
-                portrait, clip, methods, args.max_frames, device=_device(), backend=args.backend
-            )
-        except VisageError as err:
-            log.warning("skipped %s driven by %s: %s", portrait.name, clip.name, err)
-            continue
-        results.append(r)
-        log.info(
-            "[%d/%d] %s by %s: identity %s",
-            i,
-            len(pairs),
-            portrait.name,
-            clip.parent.name,
-            ", ".join(f"{k} {v.id_sim:.4f}" for k, v in r.scores.items()),
+    jobs = [
+        (
+            f"{portrait.name} driven by {clip.parent.name}",
+            functools.partial(
+                evaluate_cross,
+                portrait,
+                clip,
+                methods,
+                args.max_frames,
+                device=_device(),
+                backend=args.backend,
+            ),
         )
-    if not results:
-        raise VisageError("No portrait could be evaluated.")
-    print(format_cross_table(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=1))
-    return 0
+        for portrait, clip in pairs
+    ]
+    results = _evaluate_all(
+        jobs,
+        lambda r: "identity " + ", ".join(f"{k} {v.id_sim:.4f}" for k, v in r.scores.items()),
+    )
+    return _report(results, format_cross_table, args.json, "portrait")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 from engine.capture.video_source import VideoFileSource
 from engine.errors import VisageError
 from engine.evaluation.metrics import correlation
-from engine.evaluation.reenactment import GEOMETRIC, ID_EVERY
+from engine.evaluation.reenactment import GEOMETRIC, ID_EVERY, field_mean
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import eye_opening, mouth_opening
 from engine.models.embedding import identity_embedding
@@ -130,12 +130,7 @@ def _score(
 
 def mean_cross(results: list[CrossResult], method: str) -> CrossScores:
     """Field-wise mean over results (NaNs ignored)."""
-    return CrossScores(
-        **{
-            f.name: float(np.nanmean([getattr(r.scores[method], f.name) for r in results]))
-            for f in fields(CrossScores)
-        }
-    )
+    return field_mean([r.scores[method] for r in results])
 
 
 def format_cross_table(results: list[CrossResult]) -> str:

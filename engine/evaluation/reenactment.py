@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -33,6 +35,11 @@ log = logging.getLogger(__name__)
 STATIC = "static portrait"
 GEOMETRIC = "geometric engine"
 ID_EVERY = 10
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # a frozen dataclass of float scores
 
 
 @dataclass(frozen=True)
@@ -201,22 +208,23 @@ def evaluate_frames(
     return scores
 
 
-def _mean(rows: list[Scores]) -> Scores:
-    """Field-wise mean of several Scores (NaNs ignored)."""
-    return Scores(
-        **{f.name: float(np.nanmean([getattr(s, f.name) for s in rows])) for f in fields(Scores)}
+def field_mean(rows: Sequence[T]) -> T:
+    """Field-wise mean of several score dataclasses of one type (NaNs ignored)."""
+    kind = type(rows[0])
+    return kind(
+        **{f.name: float(np.nanmean([getattr(s, f.name) for s in rows])) for f in fields(kind)}
     )
 
 
 def mean_scores(results: list[ClipResult], method: str) -> Scores:
     """Mean over clips of one method's scores (NaNs ignored)."""
-    return _mean([r.scores[method] for r in results])
+    return field_mean([r.scores[method] for r in results])
 
 
 def person_mean_scores(results: list[ClipResult], method: str) -> Scores:
     """Mean over people of each person's mean over their clips (every person counts once)."""
     people = sorted({r.person for r in results})
-    return _mean([mean_scores([r for r in results if r.person == p], method) for p in people])
+    return field_mean([mean_scores([r for r in results if r.person == p], method) for p in people])
 
 
 def _row(name: str, s: Scores) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,25 +175,20 @@ def _scales(args: argparse.Namespace) -> tuple[float, ...]:
 def _training_clips(args: argparse.Namespace) -> list[ClipData]:
     """The cached training clips (held-out people excluded); rank 0 builds the cache."""
     from engine.training.clips import cache_clips, load_clip
-    from engine.training.trainer import world
 
     videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
     cache = Path(args.cache) if args.cache else cache_dir() / "train"
     cached = sorted(cache.glob("*.npz")) if cache.is_dir() else []
     if not videos.is_dir() and not cached:
         raise VisageError(f"no training clips at {videos}; pass --videos DIR (DIR/<person>/*.mp4)")
-    rank, size = world()
-    marker = cache / ".ready"
-    if rank == 0:
-        marker.unlink(missing_ok=True)
+
+    def build() -> None:
         if videos.is_dir():
             cache_clips(videos, cache, args.max_frames, HELD_OUT)
         else:
             log.info("no clips at %s: training on the %d cached in %s", videos, len(cached), cache)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    elif size > 1:
-        _wait_for(marker)
+
+    _built_by_rank0(cache, build)
     paths = sorted(cache.glob("*.npz"))
     clips = [load_clip(p) for p in paths if p.name.split("__")[0] not in HELD_OUT]
     if not clips:
@@ -208,20 +204,15 @@ def _cross_sources(
     from engine.training.clips import load_clip
     from engine.training.cross import cache_cross, lookalikes, people_descriptors, portrait_split
     from engine.training.identities import clip_identities
-    from engine.training.trainer import world
 
     folder = Path(args.portraits) if args.portraits else shared_faces_dir() / "portraits"
     cache = (Path(args.cache) if args.cache else cache_dir() / "train") / "cross"
-    rank, size = world()
-    marker = cache / ".ready"
-    if rank == 0:
-        marker.unlink(missing_ok=True)
+
+    def build() -> None:
         if folder.is_dir():
             cache_cross(portrait_split(folder)[0], clips, cache)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    elif size > 1:
-        _wait_for(marker)
+
+    _built_by_rank0(cache, build)
     cross = [load_clip(p) for p in sorted(cache.glob("*.npz"))]
     if not cross:
         raise VisageError(f"--w-cross-identity needs portraits: none found in {folder}")
@@ -262,6 +253,22 @@ def _meta(
     stats = run_meta(cfg, clips, idents, init, out, device=args.device)
     log.info("meta-training done: %s", " ".join(f"{k} {v:.4f}" for k, v in stats.items()))
     return 0
+
+
+def _built_by_rank0(cache: Path, build: Callable[[], object]) -> None:
+    """Rank 0 runs `build` (filling `cache`) and then marks it ready; under DDP the other
+    ranks wait for the mark."""
+    from engine.training.trainer import world
+
+    rank, size = world()
+    marker = cache / ".ready"
+    if rank == 0:
+        marker.unlink(missing_ok=True)
+        build()
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    elif size > 1:
+        _wait_for(marker)
 
 
 def _wait_for(marker: Path, timeout_s: float = 3600.0) -> None:

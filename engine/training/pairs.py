@@ -159,6 +159,17 @@ class PairSampler:
         picks = [self.pick() for _ in range(batch)]
         return self.collate(picks)
 
+    def _idents(self, picks: list[tuple[ClipData, int, int]]) -> torch.Tensor:
+        """(B, D) identity embeddings of the picks' clips."""
+        d_ident = len(next(iter(self.idents.values()))) if self.idents else 128
+        rows = [self.idents[c.name] for c, _, _ in picks]
+        return torch.from_numpy(np.stack(rows).reshape(-1, d_ident)).float()
+
+    def _portrait_points(self, picks: list[tuple[ClipData, int, int]]) -> torch.Tensor:
+        """(B, 478, 3) each pick's source landmarks as a portrait (crop px)."""
+        rows = [self._source_points(c, s) for c, s, _ in picks]
+        return torch.from_numpy(np.stack(rows).reshape(-1, 478, 3))
+
     def collate(self, picks: list[tuple[ClipData, int, int]]) -> Batch:
         grids, smaps, tmaps = [], [], []
         for clip, s, d in picks:
@@ -174,7 +185,6 @@ class PairSampler:
                 return None
             return image_tensor(np.stack([c.crops_hr[p[which]] for c, *p in picks]))  # type: ignore[index]
 
-        d_ident = len(next(iter(self.idents.values()))) if self.idents else 128
         return Batch(
             source=image_tensor(
                 np.stack([c.crops[s] for c, s, _ in picks]).reshape(-1, size, size, 3)
@@ -185,17 +195,13 @@ class PairSampler:
             grid=torch.from_numpy(np.stack(grids).reshape(-1, size, size, 2)),
             smap=maps_tensor(smaps) if picks else torch.zeros(0, 5, size, size),
             tmap=maps_tensor(tmaps) if picks else torch.zeros(0, 5, size, size),
-            ident=torch.from_numpy(
-                np.stack([self.idents[c.name] for c, _, _ in picks]).reshape(-1, d_ident)
-            ).float(),
+            ident=self._idents(picks),
             target_points=torch.from_numpy(
                 np.stack([c.points[d] for c, _, d in picks]).reshape(-1, 478, 3)
             ),
             source_hr=hr(0),
             driving_hr=hr(1),
-            source_points=torch.from_numpy(
-                np.stack([self._source_points(c, s) for c, s, _ in picks]).reshape(-1, 478, 3)
-            ),
+            source_points=self._portrait_points(picks),
         )
 
 
@@ -238,18 +244,13 @@ class CrossSampler(PairSampler):
     def sample_cross(self, batch: int) -> CrossBatch:
         picks = [self.pick() for _ in range(batch)]
         arrays = [self.pair_arrays(c, s, d) for c, s, d in picks]
-        d_ident = len(next(iter(self.idents.values())))
         return CrossBatch(
             source=image_tensor(np.stack([c.crops[s] for c, s, _ in picks])),
             grid=torch.from_numpy(np.stack([a[0] for a in arrays])),
             smap=maps_tensor([a[1] for a in arrays]),
             tmap=maps_tensor([a[2] for a in arrays]),
-            ident=torch.from_numpy(
-                np.stack([self.idents[c.name] for c, _, _ in picks]).reshape(-1, d_ident)
-            ).float(),
-            source_points=torch.from_numpy(
-                np.stack([self._source_points(c, s) for c, s, _ in picks]).reshape(-1, 478, 3)
-            ),
+            ident=self._idents(picks),
+            source_points=self._portrait_points(picks),
             target_points=torch.from_numpy(
                 np.stack([self._target_points(c, s, d) for c, s, d in picks])
                 .reshape(-1, 478, 3)
