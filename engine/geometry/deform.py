@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 from engine.geometry.flow import backward_map
 from engine.geometry.mesh import MOUTH_CENTER, RING_START, WarpMesh
+from engine.geometry.mouth import follow_jaw
 from engine.landmarks.topology import IRIS_CENTER_A, IRIS_CENTER_B, FaceTopology
 
 F64 = npt.NDArray[np.float64]
@@ -77,10 +78,13 @@ def mesh_backward_map(
     size: int,
 ) -> npt.NDArray[np.float32]:
     """The geometric warp of one frame: (size, size, 2) float32 source pixel per target pixel.
+    Inside the mouth opening, teeth follow the lips instead of the mesh's fan (`follow_jaw`).
 
     source: (V, 2) warp-mesh vertices of the portrait (engine.geometry.mesh.mesh_source).
     follow: (R*36,) support follow weights. target: (478, 3) target landmarks, same square.
     """
     dst = target_grid_vertices(source, follow, target[:, :2].astype(np.float64), topo)
     tris = draw_order(mesh, target[:, 2].astype(np.float64))
-    return backward_map(source, dst, tris, size)
+    out = backward_map(source, dst, tris, size)
+    follow_jaw(out, source[topo.lips_inner], dst[topo.lips_inner])
+    return out

@@ -19,7 +19,7 @@ from engine.config import EngineConfig
 from engine.errors import ConfigError
 from engine.geometry.deform import mesh_backward_map
 from engine.geometry.mesh import warp_mesh
-from engine.geometry.mouth import paint_mouth_interior, reveal_amount
+from engine.geometry.mouth import paint_mouth_interior
 from engine.geometry.paste import clip_region, feather_mask, paste
 from engine.geometry.warp import region_map, remap
 from engine.landmarks.mediapipe_tracker import FaceTracker
@@ -216,20 +216,9 @@ class Pipeline:
 
     def _fill_mouth(self, warped: ImageArray, target: F64) -> None:
         loop = self._topo.lips_inner
-        src_loop = self.portrait.landmarks.points[loop, :2].astype(np.float64)
-        dst_loop = target[loop, :2]
-        amount = reveal_amount(src_loop, dst_loop)
-        if amount <= 0.0:
-            return
         offset = np.array(self._region[:2], dtype=np.float64)
-        # Upper half of the inner loop: the points above the line joining the mouth corners.
-        corners = dst_loop[[np.argmin(dst_loop[:, 0]), np.argmax(dst_loop[:, 0])]]
-        mid_y = corners[:, 1].mean()
-        upper = dst_loop[dst_loop[:, 1] <= mid_y]
-        upper = upper[np.argsort(upper[:, 0])]
-        paint_mouth_interior(
-            warped, dst_loop - offset, upper - offset, self.portrait.mouth_color, amount
-        )
+        src_loop = self.portrait.landmarks.points[loop, :2].astype(np.float64) - offset
+        paint_mouth_interior(warped, src_loop, target[loop, :2] - offset, self.portrait.mouth_color)
 
     def close(self) -> None:
         if self._tracker is not None:

@@ -5,7 +5,9 @@ That machine has torch + CUDA but no MediaPipe, no stlpips-pytorch, no ffmpeg an
 
   .gpu/mediapipe.npz   MediaPipe's answers for the GPU run's inputs (see engine/tools/mp_replay)
   .gpu/site/stlpips_pytorch/...  the AlexNet weights of the perceptual loss (its package layout)
-  .gpu/clips/*.npz     the training clips, subsampled to --frames frames each, crops as JPEG
+  .gpu/clips/*.npz     the training clips, subsampled to --frames frames each, crops as JPEG,
+                       with the app's recorded targets (engine.training.drive) for the kept
+                       frames, as int8 offsets from the tracked landmarks
 
 Usage: python -m engine.tools.device_pack --cache ~/.cache/visage/train [--frames 32]
 """
@@ -55,16 +57,28 @@ def record_mediapipe(out: Path) -> None:
                 tracker.track(image)
 
 
+DRIVE_SCALE = 4.0  # recorded targets travel as int8 quarter pixels from the tracked points
+
+
+def packed_frames(valid: np.ndarray, sources: list[int], frames: int) -> np.ndarray:
+    """Up to `frames` tracked frame indices, spread evenly, always including `sources`."""
+    idx = np.flatnonzero(valid)
+    spread = idx[np.linspace(0, len(idx) - 1, max(min(frames, len(idx)) - len(sources), 1))
+                 .round().astype(int)]  # fmt: skip
+    return np.array(sorted(set(spread.tolist()) | set(sources)), dtype=np.int64)
+
+
 def pack_clips(cache: Path, out: Path, frames: int, quality: int) -> int:
-    """Training clips (held-out people excluded) with `frames` evenly spaced tracked frames."""
+    """Training clips (held-out people excluded) with about `frames` evenly spaced tracked
+    frames, the recorded targets' source frames among them."""
     out.mkdir(parents=True, exist_ok=True)
     total = 0
     for path in sorted(cache.glob("*.npz")):
         clip = load_clip(path)
         if clip.identity in HELD_OUT:
             continue
-        valid = clip.valid_indices
-        keep = valid[np.linspace(0, len(valid) - 1, min(frames, len(valid))).round().astype(int)]
+        sources = [int(i) for i in clip.drive.sources] if clip.drive is not None else []
+        keep = packed_frames(clip.valid, sources, frames)
         jpegs = [
             cv2.imencode(
                 ".jpg",
@@ -73,16 +87,26 @@ def pack_clips(cache: Path, out: Path, frames: int, quality: int) -> int:
             )[1]
             for i in keep
         ]
+        points = clip.points[keep].astype(np.float16)
+        arrays = {
+            "jpeg": np.concatenate(jpegs),
+            "offsets": np.cumsum([0] + [len(j) for j in jpegs]),
+            "points": points,
+            "person": np.round(clip.person * 255).astype(np.uint8),
+            "name": np.array(clip.name),
+            "identity": np.array(clip.identity),
+        }
+        if clip.drive is not None:
+            delta = (clip.drive.targets[:, keep] - points.astype(np.float32)[None]) * DRIVE_SCALE
+            arrays |= {
+                "drive_sources": np.searchsorted(keep, clip.drive.sources),
+                "drive_portrait": clip.drive.portrait.astype(np.float16),
+                "drive_delta": np.clip(np.round(delta), -127, 127).astype(np.int8),
+                "drive_valid": clip.drive.valid[:, keep],
+                "drive_scale": np.array(DRIVE_SCALE),
+            }
         target = out / path.name
-        np.savez(
-            target,
-            jpeg=np.concatenate(jpegs),
-            offsets=np.cumsum([0] + [len(j) for j in jpegs]),
-            points=clip.points[keep].astype(np.float16),
-            person=np.round(clip.person * 255).astype(np.uint8),
-            name=np.array(clip.name),
-            identity=np.array(clip.identity),
-        )
+        np.savez_compressed(target, **arrays)
         total += target.stat().st_size
     return total
 

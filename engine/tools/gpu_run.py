@@ -74,6 +74,7 @@ class Cv2Clip:
 
 def unpack(src: Path, dst: Path) -> None:
     from engine.training.clips import ClipData, save_clip
+    from engine.training.drive import Drive
 
     dst.mkdir(parents=True, exist_ok=True)
     for path in sorted(src.glob("*.npz")):
@@ -86,6 +87,14 @@ def unpack(src: Path, dst: Path) -> None:
                 ]
             )
             points = d["points"].astype(np.float32)
+            drive = None
+            if "drive_sources" in d.files:
+                drive = Drive(
+                    sources=d["drive_sources"].astype(np.int64),
+                    portrait=d["drive_portrait"].astype(np.float32),
+                    targets=points[None] + d["drive_delta"] / np.float32(d["drive_scale"]),
+                    valid=d["drive_valid"],
+                )
             clip = ClipData(
                 name=str(d["name"]),
                 identity=str(d["identity"]),
@@ -94,6 +103,7 @@ def unpack(src: Path, dst: Path) -> None:
                 points=points,
                 valid=np.ones(len(crops), bool),
                 person=d["person"].astype(np.float32) / 255.0,
+                drive=drive,
             )
         save_clip(clip, dst / path.name)
     log.info("unpacked %d clips into %s", len(list(dst.glob("*.npz"))), dst)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from engine.geometry.drawing import EYES_CHANNEL, MOUTH_CHANNEL
 from engine.landmarks.align import chip_grid, chip_transform
+from engine.landmarks.topology import load_topology
 from engine.models.identity import load_identity_encoder
 from engine.training.pairs import Batch, CrossBatch
 
@@ -21,17 +23,27 @@ def region_masks(tmap: torch.Tensor, dilate: int = REGION_DILATE) -> torch.Tenso
     return F.max_pool2d(regions, k, stride=1, padding=dilate).amax(dim=1, keepdim=True)
 
 
+def lips_mask(points: torch.Tensor, size: int, dilate: int = REGION_DILATE) -> torch.Tensor:
+    """(B, 478, 3) landmarks in crop pixels -> (B, 1, size, size) float mask of the whole mouth:
+    the outer-lip polygon (lips and opening), grown by `dilate`."""
+    loop = load_topology().lips_outer
+    k = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8)
+    masks = np.zeros((len(points), 1, size, size), np.float32)
+    for mask, pts in zip(masks, points.detach().cpu().numpy(), strict=True):
+        poly = np.round(pts[loop, :2] * 4).astype(np.int32)  # 2 bits of sub-pixel precision
+        drawn = cv2.fillPoly(np.zeros((size, size), np.uint8), [poly], 1, cv2.LINE_8, shift=2)
+        mask[0] = cv2.dilate(drawn, k)
+    return torch.from_numpy(masks).to(points.device)
+
+
 def geometric_mouth(
-    image: torch.Tensor, geometric: torch.Tensor, tmap: torch.Tensor
+    image: torch.Tensor, geometric: torch.Tensor, points: torch.Tensor
 ) -> torch.Tensor:
-    """image (B, 3, S, S) with its mouth region (from the (B, 5, S, S) target maps, grown by
-    REGION_DILATE) taken from `geometric`, detached. On cross-identity pairs the identity loss
-    sees this, so it cannot pull the mouth towards the portrait's: with no truth to learn the
-    mouth from there, it keeps following the driver."""
-    k = 2 * REGION_DILATE + 1
-    mouth = F.max_pool2d(
-        tmap[:, MOUTH_CHANNEL : MOUTH_CHANNEL + 1], k, stride=1, padding=REGION_DILATE
-    )
+    """image (B, 3, S, S) with its whole mouth (lips and opening of the (B, 478, 3) target
+    landmarks, grown by REGION_DILATE) taken from `geometric`, detached. On cross-identity pairs
+    the identity loss sees this, so it cannot pull the lips or the opening towards the
+    portrait's: with no truth to learn the mouth from there, it keeps following the driver."""
+    mouth = lips_mask(points, image.shape[-1])
     return image * (1 - mouth) + geometric.detach() * mouth
 
 

@@ -244,7 +244,9 @@ class Trainer:
                 if self.cfg.w_identity:
                     terms["identity"] = self.cfg.w_identity * self.identity(out.image, b)
                 if c is not None:
-                    cross_image = geometric_mouth(full.image[n:], full.warped_geo[n:], c.tmap)
+                    cross_image = geometric_mouth(
+                        full.image[n:], full.warped_geo[n:], c.target_points
+                    )
                     terms["cross_identity"] = self.cfg.w_cross_identity * self.identity.cross(
                         cross_image, c
                     )

@@ -14,10 +14,10 @@ from engine.capture.image_file import load_image
 from engine.evaluation.metrics import psnr
 from engine.landmarks.mediapipe_tracker import FaceTracker, detect_faces
 from engine.models.identity import load_identity_encoder
-from engine.tools.device_pack import pack_clips
+from engine.tools.device_pack import pack_clips, packed_frames
 from engine.tools.gpu_run import unpack
 from engine.tools.mp_replay import install_replay, recording
-from engine.training.clips import load_clip, save_clip
+from engine.training.clips import load_clip, save_clip, with_drive
 from engine.training.identities import clip_identities
 from engine.training.pairs import batch_stream
 from engine.training.trainer import TrainConfig, run
@@ -56,17 +56,26 @@ def test_replay_answers_like_mediapipe_and_refuses_unrecorded_sizes(
 
 
 def test_packed_clips_unpack_close_to_the_cache(tmp_path: Path) -> None:
-    clip = sample_clip_data()
+    clip = with_drive(sample_clip_data(), sources=[0, 13])
+    assert clip.drive is not None
     save_clip(clip, tmp_path / "cache" / f"{clip.identity}__{clip.name}.npz")
     size = pack_clips(tmp_path / "cache", tmp_path / "packed", frames=10, quality=90)
     assert 0 < size < clip.crops.nbytes / 5  # JPEG: several times smaller
     unpack(tmp_path / "packed", tmp_path / "out")
     got = load_clip(next((tmp_path / "out").glob("*.npz")))
-    keep = clip.valid_indices[np.linspace(0, len(clip.valid_indices) - 1, 10).round().astype(int)]
-    assert got.frames == 10 and got.identity == clip.identity and got.crops_hr is None
+    keep = packed_frames(clip.valid, [0, 13], 10)
+    assert 13 in keep and got.frames == len(keep) <= 10
+    assert got.identity == clip.identity and got.crops_hr is None
     assert min(psnr(a, b) for a, b in zip(got.crops, clip.crops[keep], strict=True)) > 32
     np.testing.assert_allclose(got.points, clip.points[keep], atol=0.13)  # float16 at 256 px
     np.testing.assert_allclose(got.person, clip.person, atol=1 / 255)
+    # The recorded targets travel too: the same source frames, the same targets (int8 steps).
+    assert got.drive is not None
+    np.testing.assert_array_equal(keep[got.drive.sources], clip.drive.sources)
+    np.testing.assert_array_equal(got.drive.valid, clip.drive.valid[:, keep])
+    np.testing.assert_allclose(got.drive.portrait, clip.drive.portrait, atol=0.13)
+    ok = clip.drive.valid[:, keep]
+    np.testing.assert_allclose(got.drive.targets[ok], clip.drive.targets[:, keep][ok], atol=0.13)
 
 
 def test_background_workers_draw_different_pairs() -> None:

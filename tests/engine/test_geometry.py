@@ -10,7 +10,6 @@ import torch
 from engine.geometry.deform import draw_order, fit_affine_2d
 from engine.geometry.flow import backward_map
 from engine.geometry.mesh import RING_START, support_rings, warp_mesh
-from engine.geometry.mouth import paint_mouth_interior, polygon_area, reveal_amount
 from engine.geometry.paste import clip_region, feather_mask, paste
 from engine.geometry.warp import grid_sample_warp, map_to_grid, region_map, remap
 from engine.landmarks.topology import load_topology
@@ -135,16 +134,3 @@ def test_paste_keeps_the_box_edge_and_replaces_the_centre() -> None:
     assert canvas[10, 10:70].max() == 0 and canvas[10:70, 10].max() == 0
     assert np.all(canvas[25:55, 25:55] == 200)
     assert np.all(canvas[:10] == 0) and np.all(canvas[70:] == 0)
-
-
-def test_mouth_interior_only_where_the_mouth_opens_wider() -> None:
-    closed = np.array([[0, 0], [10, -0.2], [20, 0], [10, 0.2]], np.float64) + 40
-    opened = np.array([[0, 0], [10, -6], [20, 0], [10, 6]], np.float64) + 40
-    assert reveal_amount(opened, closed) == 0.0
-    amount = reveal_amount(closed, opened)
-    assert amount > 0.9 and polygon_area(opened) == pytest.approx(120.0)
-    image = np.full((100, 100, 3), 180, np.uint8)
-    upper = opened[[0, 1, 2]]
-    paint_mouth_interior(image, opened, upper, np.array([150.0, 60.0, 60.0]), amount)
-    assert image[40, 50].mean() < 90  # dark inside the opening
-    assert np.all(image[:30] == 180) and np.all(image[60:] == 180)  # untouched elsewhere

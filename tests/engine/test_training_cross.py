@@ -134,7 +134,7 @@ def test_cross_identity_loss_leaves_the_mouth_to_the_driver(mona, driver) -> Non
     )
     image = torch.rand(2, 3, 256, 256, requires_grad=True)
     geometric = torch.rand(2, 3, 256, 256)
-    shown = geometric_mouth(image, geometric, c.tmap)
+    shown = geometric_mouth(image, geometric, c.target_points)
     shown.sum().backward()
     assert image.grad is not None
     mouth = image.grad[:, 0] == 0  # (B, S, S): where the output cannot act
