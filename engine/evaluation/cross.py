@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.capture.video_source import VideoFileSource
 from engine.errors import VisageError
-from engine.evaluation.metrics import correlation
+from engine.evaluation.metrics import correlation, difference_line
 from engine.evaluation.reenactment import GEOMETRIC, ID_EVERY, field_mean
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import eye_opening, mouth_opening
@@ -158,4 +158,6 @@ def format_cross_table(results: list[CrossResult]) -> str:
             )
             wins.append(f"{f.name} {n}/{len(results)}")
         lines += ["", f"{name} better than {GEOMETRIC} on: " + ", ".join(wins)]
+        pairs = [(r.scores[name], r.scores[GEOMETRIC]) for r in results]
+        lines += ["", difference_line(name, GEOMETRIC, pairs, "portrait")]
     return "\n".join(lines)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -55,3 +59,36 @@ def correlation(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     if a.std() < 1e-9 or b.std() < 1e-9:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+BOOTSTRAP_DRAWS = 2000
+
+
+def paired_difference(
+    a: npt.ArrayLike, b: npt.ArrayLike, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of a - b over paired items (N,), with a percentile bootstrap interval at `level`
+    (items resampled with replacement, BOOTSTRAP_DRAWS times). Pairs with a NaN are dropped;
+    all NaN when none is left."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (BOOTSTRAP_DRAWS, len(d)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def difference_line(name: str, against: str, pairs: Sequence[tuple[Any, Any]], unit: str) -> str:
+    """One line: for each field of the paired score dataclasses (score of `name`, score of
+    `against`, one pair per `unit`), the mean difference with its 95 % bootstrap interval."""
+    parts = []
+    for f in fields(type(pairs[0][0])):
+        mean, lo, hi = paired_difference(
+            [getattr(a, f.name) for a, _ in pairs], [getattr(b, f.name) for _, b in pairs]
+        )
+        digits = 2 if f.name == "psnr" else 4
+        parts.append(f"{f.name} {mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]")
+    return f"{name} - {against}, mean over {unit}s [95% bootstrap interval]: " + ", ".join(parts)

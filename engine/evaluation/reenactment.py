@@ -20,7 +20,13 @@ import numpy as np
 from engine.capture.video_source import VideoFileSource
 from engine.config import EngineConfig
 from engine.errors import VisageError
-from engine.evaluation.metrics import correlation, landmark_error, psnr, ssim
+from engine.evaluation.metrics import (
+    correlation,
+    difference_line,
+    landmark_error,
+    psnr,
+    ssim,
+)
 from engine.landmarks.mediapipe_tracker import FaceTracker
 from engine.landmarks.topology import eye_opening, mouth_opening
 from engine.models.embedding import identity_embedding
@@ -265,4 +271,7 @@ def format_table(results: list[ClipResult]) -> str:
             )
             wins.append(f"{f.name} {n}/{len(results)}")
         lines += ["", f"{cur} better than {prev} on: " + ", ".join(wins)]
+        if prev != STATIC:
+            pairs = [(r.scores[cur], r.scores[prev]) for r in results]
+            lines += ["", difference_line(cur, prev, pairs, "clip")]
     return "\n".join(lines)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.evaluation.metrics import correlation, landmark_error, psnr, ssim
+from engine.evaluation.metrics import (
+    correlation,
+    landmark_error,
+    paired_difference,
+    psnr,
+    ssim,
+)
 from engine.landmarks.topology import load_topology
 
 
@@ -66,3 +72,39 @@ def test_eval_table_weighs_every_person_once() -> None:
     assert "mean over 2 people (a, b):" in table
     assert "| geometric engine | 27.50 |" in table and "| geometric engine | 25.00 |" in table
     assert "mean over" not in format_table(results[:3])  # one person: no second table
+
+
+def test_paired_difference_interval_covers_the_mean_and_narrows_with_more_items() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.9, 0.05, 200)
+    better = base + 0.01 + rng.normal(0, 0.01, 200)  # a small, consistent gain
+    mean, lo, hi = paired_difference(better, base)
+    assert lo < mean < hi and lo > 0  # the gain is clearly there with 200 pairs
+    assert mean == pytest.approx(np.mean(better - base))
+    _, lo12, hi12 = paired_difference(better[:12], base[:12])
+    assert hi12 - lo12 > hi - lo  # 12 pairs: a wider interval
+    noisy = base[:12] + 0.05 * np.array([1.0, -1.0] * 6)  # no gain on average, much spread
+    _, lo_n, hi_n = paired_difference(noisy, base[:12])
+    assert lo_n < 0 < hi_n
+    # NaN pairs are dropped; none left is NaN.
+    m, _, _ = paired_difference([1.0, np.nan, 3.0], [0.0, 1.0, 1.0])
+    assert m == pytest.approx(1.5)
+    assert np.isnan(paired_difference([np.nan], [1.0])[0])
+
+
+def test_eval_table_gives_the_difference_with_its_interval() -> None:
+    from engine.evaluation.reenactment import GEOMETRIC, ClipResult, Scores, format_table
+
+    def result(i: int) -> ClipResult:
+        geo = Scores(25.0 + i % 3, 0.85, 0.02, 0.9, 0.8, 0.993)
+        nets = Scores(25.5 + i % 3, 0.86, 0.02, 0.9, 0.8, 0.992)
+        return ClipResult(
+            clip=f"{i}.mp4", frames=10, scores={GEOMETRIC: geo, "nets": nets}, person="a"
+        )
+
+    table = format_table([result(i) for i in range(6)])
+    assert (
+        "nets - geometric engine, mean over clips [95% bootstrap interval]: "
+        "psnr +0.50 [+0.50, +0.50], ssim +0.0100 [+0.0100, +0.0100]"
+    ) in table
+    assert "id_sim -0.0010 [-0.0010, -0.0010]" in table
