@@ -63,9 +63,9 @@ DRIVE_SCALE = 4.0  # recorded targets travel as int8 quarter pixels from the tra
 def packed_frames(valid: np.ndarray, sources: list[int], frames: int) -> np.ndarray:
     """Up to `frames` tracked frame indices, spread evenly, always including `sources`."""
     idx = np.flatnonzero(valid)
-    spread = idx[np.linspace(0, len(idx) - 1, max(min(frames, len(idx)) - len(sources), 1))
-                 .round().astype(int)]  # fmt: skip
-    return np.array(sorted(set(spread.tolist()) | set(sources)), dtype=np.int64)
+    count = max(min(frames, len(idx)) - len(sources), 1) if len(idx) else 0
+    picks = np.linspace(0, len(idx) - 1, count).round().astype(int)
+    return np.array(sorted(set(idx[picks].tolist()) | set(sources)), dtype=np.int64)
 
 
 def pack_clips(cache: Path, out: Path, frames: int, quality: int) -> int:
