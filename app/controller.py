@@ -13,7 +13,7 @@ from typing import Protocol, cast
 
 from app.models.camera import CameraModel, ChoiceKind, SourceChoice
 from app.models.controls import SMOOTHING_RANGE, STRENGTH_RANGE, ControlsModel
-from app.models.gallery import IMAGE_SUFFIXES, GalleryModel, same_path
+from app.models.gallery import GalleryModel, same_path
 from app.models.messages import Message, MessagesModel
 from app.models.personalize import FILE_NOTE, SAMPLE_NOTE, PersonalizeModel
 from app.models.preview import PreviewModel
@@ -24,6 +24,7 @@ from app.personalization import Personalization, PersonalizeCommands
 from app.settings_store import Settings
 from engine.api import (
     DEFAULT_PORTRAIT,
+    IMAGE_SUFFIXES,
     RECORD_SECONDS,
     CalibrationChanged,
     CamerasChanged,

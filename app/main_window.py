@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from app.controller import AppController
 from app.engine_bridge import EngineBridge
-from app.models.gallery import IMAGE_SUFFIXES
 from app.settings_store import SettingsStore
 from app.widgets.banner import Banner
 from app.widgets.camera_picker import CameraPicker
@@ -35,6 +34,7 @@ from app.widgets.preview import PreviewPanel
 from app.widgets.profiles import ProfilesWidget
 from app.widgets.stats_bar import StatsBar
 from app.widgets.vcam_panel import VirtualCameraPanel
+from engine.api import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 

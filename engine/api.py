@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.capture.cameras import CameraInfo
+from engine.capture.image_file import IMAGE_SUFFIXES
 from engine.capture.virtual_camera import SIZES as VIRTUAL_CAMERA_SIZES
 from engine.capture.virtual_camera import VirtualCameraSettings, install_hint
 from engine.cli import main as run_cli
@@ -64,6 +65,7 @@ __all__ = [
     "DEFAULT_BUDGET_S",
     "DEFAULT_PORTRAIT",
     "GUIDANCE",
+    "IMAGE_SUFFIXES",
     "RECORD_SECONDS",
     "VIRTUAL_CAMERA_SIZES",
     "CalibrationChanged",

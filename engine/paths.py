@@ -73,8 +73,9 @@ DEFAULT_PORTRAIT = "mona_lisa.jpg"
 
 def bundled_portraits() -> list[Path]:
     """The portraits shipped with the app, in gallery order (the default first)."""
-    exts = {".jpg", ".jpeg", ".png", ".webp"}
-    found = [p for p in portraits_dir().iterdir() if p.suffix.lower() in exts]
+    from engine.capture.image_file import IMAGE_SUFFIXES
+
+    found = [p for p in portraits_dir().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     return sorted(found, key=lambda p: (p.name != DEFAULT_PORTRAIT, p.name))
 
 

@@ -10,10 +10,10 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QSplitter, QWidget
 
-from app.models.gallery import IMAGE_SUFFIXES
 from app.models.preview import PreviewModel
 from app.qt_image import to_qimage
 from app.widgets.style import ACCENT, PANE_BACKGROUND
+from engine.api import IMAGE_SUFFIXES
 
 LANDMARK_COLOUR = QColor(80, 220, 160)
 

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 MAX_PIXELS = 100_000_000  # refuse beyond this (decompression bombs, scans of posters)
 MAX_SIDE = 4096  # larger images are downscaled on load: a face needs far fewer pixels
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")  # what it opens
 
 
 def load_image(path: str | Path) -> ImageArray:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from engine.capture.image_file import IMAGE_SUFFIXES
 from engine.capture.video_source import VideoFileSource
 from engine.errors import VisageError
 from engine.landmarks.mediapipe_tracker import FaceTracker
@@ -35,7 +36,6 @@ from engine.types import Landmarks
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 HOLD_OUT_EVERY = 4
 LOOKALIKE = 0.92  # dlib-descriptor cosine: same person >= 0.93, different people mostly < 0.94
 DRIVER_FRAMES = 90  # driver frames recorded per portrait
@@ -44,7 +44,7 @@ IDENTITY = "portrait"  # ClipData.identity of every cross source
 
 def portrait_split(folder: Path) -> tuple[list[Path], list[Path]]:
     """(training, held-out) portrait images under `folder` (recursively), by sorted name."""
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     held = paths[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
     return [p for p in paths if p not in held], held
 
