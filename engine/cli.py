@@ -212,10 +212,10 @@ def _eval_methods(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from engine.evaluation.reenactment import evaluate_clip, format_table
-    from engine.paths import shared_faces_dir
+    from engine.paths import faces_folder
     from engine.training.command import HELD_OUT
 
-    folder = Path(args.clips) if args.clips else shared_faces_dir() / "videos"
+    folder = faces_folder(args.clips, "videos")
     clips = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".mp4", ".mov", ".avi"})
     if args.cross:
         return _eval_cross(args, [c for c in clips if c.parent.name in HELD_OUT])
@@ -277,10 +277,10 @@ def _report(
 def _eval_cross(args: argparse.Namespace, clips: list[Path]) -> int:
     """Held-out portraits, each driven by the first clip of the next held-out person."""
     from engine.evaluation.cross import cross_pairs, evaluate_cross, format_cross_table
-    from engine.paths import shared_faces_dir
+    from engine.paths import faces_folder
     from engine.training.cross import portrait_split
 
-    folder = Path(args.portraits) if args.portraits else shared_faces_dir() / "portraits"
+    folder = faces_folder(args.portraits, "portraits")
     if not folder.is_dir():
         raise VisageError(f"No portraits folder at {folder}; pass --portraits DIR.")
     firsts = [next(c for c in clips if c.parent == p) for p in sorted({c.parent for c in clips})]

@@ -104,3 +104,8 @@ def shared_faces_dir() -> Path:
     """Real face media for development (../shared/data/faces beside the repository)."""
     override = os.environ.get("VISAGE_FACES")
     return Path(override) if override else _ENGINE_DIR.parent.parent / "shared" / "data" / "faces"
+
+
+def faces_folder(given: str | None, name: str) -> Path:
+    """The folder given on the command line, else `name` under shared_faces_dir()."""
+    return Path(given) if given else shared_faces_dir() / name

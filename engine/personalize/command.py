@@ -162,11 +162,11 @@ def held_out_clips(videos: Path, people: int) -> list[tuple[Path, str]]:
 
 def cmd_bench_personalize(args: argparse.Namespace) -> int:
     from engine.evaluation.personalize_bench import bench_person, format_results, plot_results
-    from engine.paths import shared_faces_dir
+    from engine.paths import faces_folder
     from engine.personalize.personalize import default_init
     from engine.runtime.neural import tier_folder
 
-    videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
+    videos = faces_folder(args.videos, "videos")
     if not videos.is_dir():
         raise VisageError(f"no clips at {videos}; pass --videos DIR (DIR/<person>/*.mp4)")
     meta = Path(args.meta) if args.meta else default_init("cpu")

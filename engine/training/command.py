@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import VisageError
-from engine.paths import cache_dir, shared_faces_dir
+from engine.paths import cache_dir, faces_folder
 
 if TYPE_CHECKING:
     from engine.models.identity import IdentityEncoder
@@ -172,12 +172,17 @@ def _scales(args: argparse.Namespace) -> tuple[float, ...]:
     return tuple(float(v) for v in args.perceptual_scales.split(","))
 
 
+def _cache(args: argparse.Namespace) -> Path:
+    """The clip cache folder: --cache, else the user cache's train/."""
+    return Path(args.cache) if args.cache else cache_dir() / "train"
+
+
 def _training_clips(args: argparse.Namespace) -> list[ClipData]:
     """The cached training clips (held-out people excluded); rank 0 builds the cache."""
     from engine.training.clips import cache_clips, load_clip
 
-    videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
-    cache = Path(args.cache) if args.cache else cache_dir() / "train"
+    videos = faces_folder(args.videos, "videos")
+    cache = _cache(args)
     cached = sorted(cache.glob("*.npz")) if cache.is_dir() else []
     if not videos.is_dir() and not cached:
         raise VisageError(f"no training clips at {videos}; pass --videos DIR (DIR/<person>/*.mp4)")
@@ -205,8 +210,8 @@ def _cross_sources(
     from engine.training.cross import cache_cross, lookalikes, people_descriptors, portrait_split
     from engine.training.identities import clip_identities
 
-    folder = Path(args.portraits) if args.portraits else shared_faces_dir() / "portraits"
-    cache = (Path(args.cache) if args.cache else cache_dir() / "train") / "cross"
+    folder = faces_folder(args.portraits, "portraits")
+    cache = _cache(args) / "cross"
 
     def build() -> None:
         if folder.is_dir():
@@ -216,7 +221,7 @@ def _cross_sources(
     cross = [load_clip(p) for p in sorted(cache.glob("*.npz"))]
     if not cross:
         raise VisageError(f"--w-cross-identity needs portraits: none found in {folder}")
-    videos = Path(args.videos) if args.videos else shared_faces_dir() / "videos"
+    videos = faces_folder(args.videos, "videos")
     held = people_descriptors(videos, HELD_OUT, encoder) if videos.is_dir() else []
     if not held:
         log.warning("no held-out clips in %s: portraits not checked for lookalikes", videos)
