@@ -100,10 +100,24 @@ class LipProfile:
         return vu, np.maximum(vl, vu)
 
 
-def jaw_split(source: LipProfile, target: LipProfile, uv: F64) -> tuple[F64, F64]:
-    """Where target points (N, 2) (u, v) inside the target opening sample the source, as
-    source (u, v) (N, 2), and how deep (N,) each lies inside the revealed gap, in target
-    pixels (<= 0: on the teeth bands, or nothing revealed).
+@dataclass(frozen=True)
+class JawSplit:
+    """Target points (N,) inside the target opening, split between teeth bands and gap.
+
+    source: (N, 2) the (u, v) each samples in the portrait. depth: (N,) how deep each lies
+    inside the revealed gap, in target pixels (<= 0: on a teeth band, or nothing revealed).
+    upper, lower: (N,) v of the target's upper and lower lip at each point's u. portrait_gap:
+    (N,) the portrait's opening there, in target pixels."""
+
+    source: F64
+    depth: F64
+    upper: F64
+    lower: F64
+    portrait_gap: F64
+
+
+def jaw_split(source: LipProfile, target: LipProfile, uv: F64) -> JawSplit:
+    """Where target points (N, 2) (u, v) inside the target opening sample the source.
 
     An opening up to the portrait's is squeezed or stretched evenly; one RIGID times the
     portrait's or more keeps its teeth bands rigid, with the gap between them; in between the
@@ -126,7 +140,7 @@ def jaw_split(source: LipProfile, target: LipProfile, uv: F64) -> tuple[F64, F64
     w = np.clip((ratio - 1.0) / (RIGID - 1.0), 0.0, 1.0)
     v_s = even + w * (rigid - even)
     depth = w * (np.minimum(d, gap_t - d) - half)
-    return np.stack([u_s, v_s], axis=1), depth
+    return JawSplit(np.stack([u_s, v_s], axis=1), depth, up_t, low_t, 2 * half)
 
 
 def _inside(loop: F64, shape: tuple[int, int]) -> tuple[npt.NDArray[np.intp], ...] | None:
@@ -156,8 +170,7 @@ def follow_jaw(gmap: F32, source_loop: F64, target_loop: F64) -> None:
         return
     ys, xs = inside
     uv = target.local(np.stack([xs, ys], axis=1).astype(np.float64))
-    src_uv, _ = jaw_split(source, target, uv)
-    gmap[ys, xs] = source.image(src_uv).astype(np.float32)
+    gmap[ys, xs] = source.image(jaw_split(source, target, uv).source).astype(np.float32)
 
 
 def paint_mouth_interior(
@@ -179,13 +192,11 @@ def paint_mouth_interior(
         return
     ys, xs = np.mgrid[y0:y1, x0:x1]
     uv = target.local(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
-    _, depth = jaw_split(source, target, uv)
-    up_t, low_t = target.lips(uv[:, 0])
+    split = jaw_split(source, target, uv)
+    depth, up_t, low_t, gap_s = split.depth, split.upper, split.lower, split.portrait_gap
     opening = float(np.max(low_t - up_t))
     if opening <= 0:
         return
-    up_s, low_s = source.lips(uv[:, 0] * source.width / target.width)
-    gap_s = (low_s - up_s) * target.width / source.width  # the portrait's opening, target px
     shut_px = np.clip(1.0 - gap_s / CLOSED, 0.0, 1.0)
     # The cavity fades in from the lips (a closed portrait mouth) or from the teeth bands (an
     # open one: over most of the gap's half-height, so that no hard dark line crosses it).

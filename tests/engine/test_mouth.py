@@ -69,14 +69,14 @@ def test_teeth_keep_their_size_and_the_gap_opens_between_them() -> None:
 
 def test_an_opening_near_the_portraits_is_squeezed_or_stretched_evenly() -> None:
     uv = np.array([[WIDTH / 2, -1.0], [WIDTH / 2, 1.0]])  # 1 px from each lip of a 4 px opening
-    src, depth = jaw_split(LipProfile.of(lip_loop(8.0)), LipProfile.of(lip_loop(4.0)), uv)
-    np.testing.assert_allclose(src[:, 1], [-2.0, 2.0], atol=1e-6)
-    assert np.all(depth <= 0)  # nothing revealed, nothing painted
+    split = jaw_split(LipProfile.of(lip_loop(8.0)), LipProfile.of(lip_loop(4.0)), uv)
+    np.testing.assert_allclose(split.source[:, 1], [-2.0, 2.0], atol=1e-6)
+    assert np.all(split.depth <= 0)  # nothing revealed, nothing painted
     # Slightly wider than the portrait's (9 px for 8): close to an even stretch, no seam.
     uv = np.array([[WIDTH / 2, -4.5 + 2.0], [WIDTH / 2, 0.0]])
-    src, depth = jaw_split(LipProfile.of(lip_loop(8.0)), LipProfile.of(lip_loop(9.0)), uv)
-    assert src[0, 1] == pytest.approx(-4.0 + 2.0 * 8 / 9, abs=0.1)
-    assert depth[1] < 0.2
+    split = jaw_split(LipProfile.of(lip_loop(8.0)), LipProfile.of(lip_loop(9.0)), uv)
+    assert split.source[0, 1] == pytest.approx(-4.0 + 2.0 * 8 / 9, abs=0.1)
+    assert split.depth[1] < 0.2
 
 
 def test_cavity_only_in_the_revealed_gap() -> None:
