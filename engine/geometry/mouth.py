@@ -223,21 +223,23 @@ def paint_mouth_interior(
     # Teeth take the portrait's own light: a pale tint of the lip colour, never pure white.
     tooth_color = 0.45 * lip_color + 0.55 * np.array([225.0, 218.0, 205.0])
     closed = closed * (1 - teeth) + tooth_color * teeth
-    # An open one: its own inside, as the gap samples it along the portrait's mid line (the
-    # cavity, or the dark line where its rows of teeth meet). One row stretched is streaky, so
-    # the gap takes the mean of its darkest fifth (no brighter than CAVITY_MAX of the lips),
-    # slightly darker towards the middle.
-    core = alpha > 0.5
-    if core.sum() >= 8:
-        inner = roi[core]
-        luma = inner @ LUMA.astype(np.float32)
-        own = inner[luma <= np.percentile(luma, 20)].mean(axis=0)
-        # An inside is darker than the lips around it, even where the mid line is teeth.
-        own = own * min(1.0, CAVITY_MAX * float(lip_color @ LUMA) / max(float(own @ LUMA), 1.0))
-    else:
-        own = closed.reshape(-1, 3).mean(axis=0)
-    opened = own[None, None, :] * (1.0 - 0.15 * centre)
     shut = shut_px.reshape(ys.shape)[..., None]
-    cavity = shut * closed + (1 - shut) * opened
+    cavity = closed
+    if shut.min() < 1.0:  # a closed portrait mouth (the common case) needs none of this
+        # An open one: its own inside, as the gap samples it along the portrait's mid line
+        # (the cavity, or the dark line where its rows of teeth meet). One row stretched is
+        # streaky, so the gap takes the mean of its darkest fifth (no brighter than CAVITY_MAX
+        # of the lips), slightly darker towards the middle.
+        core = alpha > 0.5
+        if core.sum() >= 8:
+            inner = roi[core]
+            luma = inner @ LUMA.astype(np.float32)
+            own = inner[luma <= np.percentile(luma, 20)].mean(axis=0)
+            # An inside is darker than the lips around it, even where the mid line is teeth.
+            own = own * min(1.0, CAVITY_MAX * float(lip_color @ LUMA) / max(float(own @ LUMA), 1))
+        else:
+            own = closed.reshape(-1, 3).mean(axis=0)
+        opened = own[None, None, :] * (1.0 - 0.15 * centre)
+        cavity = shut * closed + (1 - shut) * opened
     a = alpha[..., None]
     image[y0:y1, x0:x1] = np.clip(roi * (1 - a) + cavity * a, 0, 255).astype(np.uint8)
