@@ -17,6 +17,7 @@ import numpy.typing as npt
 from engine.capture.image_file import load_image
 from engine.errors import NoFaceError
 from engine.geometry.mesh import mesh_source
+from engine.geometry.mouth import lip_color
 from engine.landmarks.mediapipe_tracker import detect_faces, face_boxes, person_mask
 from engine.landmarks.topology import FaceTopology, load_topology
 from engine.motion.head import FaceShape
@@ -121,15 +122,6 @@ def grid_mask(image: ImageArray, box: CropBox, grid: int) -> npt.NDArray[np.floa
     )
 
 
-def _lip_color(image: ImageArray, points: F64, topo: FaceTopology) -> F64:
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(points[topo.lips_outer, :2]).astype(np.int32)], 1)
-    cv2.fillPoly(mask, [np.round(points[topo.lips_inner, :2]).astype(np.int32)], 0)
-    if mask.sum() < 4:
-        return np.array([120.0, 50.0, 50.0])
-    return image[mask.astype(bool)].mean(axis=0).astype(np.float64)
-
-
 Box = tuple[float, float, float, float]
 
 
@@ -225,7 +217,7 @@ def prepare_portrait(
         grid=grid,
         source_grid=source_grid,
         follow=follow,
-        mouth_color=_lip_color(out_img, pts, topo),
+        mouth_color=lip_color(out_img, pts, topo),
         name=name,
         notes=tuple(notes),
     )

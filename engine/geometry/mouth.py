@@ -25,7 +25,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from engine.landmarks.topology import MOUTH_CORNERS, MOUTH_UPPER_INNER, load_topology
+from engine.landmarks.topology import (
+    MOUTH_CORNERS,
+    MOUTH_UPPER_INNER,
+    FaceTopology,
+    load_topology,
+)
 from engine.types import ImageArray
 
 F32 = npt.NDArray[np.float32]
@@ -173,6 +178,35 @@ def follow_jaw(gmap: F32, source_loop: F64, target_loop: F64) -> None:
     gmap[ys, xs] = source.image(jaw_split(source, target, uv).source).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class MouthFill:
+    """The painted cavity over image[y0:y0+h, x0:x0+w]: alpha (h, w) in [0, 1] and its colour
+    (h, w, 3) RGB in 0..255."""
+
+    y0: int
+    x0: int
+    alpha: F32
+    colour: F64
+
+    def apply(self, image: ImageArray) -> None:
+        """Blend the cavity into `image` (H, W, 3) uint8, in place."""
+        h, w = self.alpha.shape
+        roi = image[self.y0 : self.y0 + h, self.x0 : self.x0 + w].astype(np.float32)
+        a = self.alpha[..., None]
+        out = np.clip(roi * (1 - a) + self.colour * a, 0, 255)
+        image[self.y0 : self.y0 + h, self.x0 : self.x0 + w] = out.astype(np.uint8)
+
+    def layer(self, shape: tuple[int, int]) -> F32:
+        """(H, W, 4) float32 over an image of `shape` (H, W): RGB premultiplied by alpha, in
+        [0, 1], then alpha; image * (1 - alpha) + RGB is the painted image."""
+        out = np.zeros((*shape, 4), np.float32)
+        h, w = self.alpha.shape
+        view = out[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
+        view[..., :3] = self.colour * (self.alpha[..., None] / 255.0)  # float32 on assignment
+        view[..., 3] = self.alpha
+        return out
+
+
 def paint_mouth_interior(
     image: ImageArray, source_loop: F64, target_loop: F64, lip_color: F64
 ) -> None:
@@ -181,22 +215,33 @@ def paint_mouth_interior(
     source_loop, target_loop: (20, 2) inner-lip points in `image` pixels (topology order):
     the portrait's own mouth and the one to draw. lip_color: (3,) RGB of the portrait's lips.
     """
+    fill = mouth_fill(image, source_loop, target_loop, lip_color)
+    if fill is not None:
+        fill.apply(image)
+
+
+def mouth_fill(
+    image: ImageArray, source_loop: F64, target_loop: F64, lip_color: F64
+) -> MouthFill | None:
+    """The cavity `paint_mouth_interior` paints (arguments as there), or None where there is
+    nothing to paint. `image` is only read: an open portrait mouth's own inside is sampled
+    from it."""
     target = LipProfile.of(target_loop)
     source = LipProfile.of(source_loop)
     if target.width < MIN_WIDTH or source.width < MIN_WIDTH:
-        return
+        return None
     h, w = image.shape[:2]
     x0, y0 = np.maximum(np.floor(target_loop.min(axis=0)).astype(int) - 2, 0)
     x1, y1 = np.minimum(np.ceil(target_loop.max(axis=0)).astype(int) + 3, (w, h))
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return
+        return None
     ys, xs = np.mgrid[y0:y1, x0:x1]
     uv = target.local(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
     split = jaw_split(source, target, uv)
     depth, up_t, low_t, gap_s = split.depth, split.upper, split.lower, split.portrait_gap
     opening = float(np.max(low_t - up_t))
     if opening <= 0:
-        return
+        return None
     shut_px = np.clip(1.0 - gap_s / CLOSED, 0.0, 1.0)
     # The cavity fades in from the lips (a closed portrait mouth) or from the teeth bands (an
     # open one: over most of the gap's half-height, so that no hard dark line crosses it).
@@ -209,7 +254,7 @@ def paint_mouth_interior(
                  cv2.LINE_AA, shift=2)  # fmt: skip
     alpha = gap * polygon
     if not alpha.any():
-        return
+        return None
     roi = image[y0:y1, x0:x1].astype(np.float32)
     mid = 0.5 * (up_t + low_t)
     centre = (1.0 - np.clip(np.abs(uv[:, 1] - mid) / max(opening / 2, 1.0), 0.0, 1.0)).reshape(
@@ -241,5 +286,16 @@ def paint_mouth_interior(
             own = closed.reshape(-1, 3).mean(axis=0)
         opened = own[None, None, :] * (1.0 - 0.15 * centre)
         cavity = shut * closed + (1 - shut) * opened
-    a = alpha[..., None]
-    image[y0:y1, x0:x1] = np.clip(roi * (1 - a) + cavity * a, 0, 255).astype(np.uint8)
+    colour = np.broadcast_to(cavity, (*alpha.shape, 3)).astype(np.float64)
+    return MouthFill(int(y0), int(x0), alpha.astype(np.float32), colour)
+
+
+def lip_color(image: ImageArray, points: F64, topo: FaceTopology) -> F64:
+    """(3,) mean RGB of the lips (between the outer and inner loops of `points`, in `image`
+    pixels); a plain red where they cover almost nothing."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[topo.lips_outer, :2]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(points[topo.lips_inner, :2]).astype(np.int32)], 0)
+    if mask.sum() < 4:
+        return np.array([120.0, 50.0, 50.0])
+    return image[mask.astype(bool)].mean(axis=0).astype(np.float64)

@@ -31,6 +31,11 @@ def warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def paint_over(image: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+    """image (B, 3, H, W) under a (B, 4, H, W) layer: RGB premultiplied by alpha, then alpha."""
+    return image * (1 - layer[:, 3:4]) + layer[:, :3]
+
+
 def identity_grid(size: int, batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(batch, size, size, 2) grid that samples every pixel centre at itself."""
     coords = (torch.arange(size, device=device, dtype=dtype) + 0.5) * (2.0 / size) - 1.0

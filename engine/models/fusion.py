@@ -40,7 +40,10 @@ Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 class FusionConfig:
     """size: crop side S. channels: feature widths at S/2, S/4, S/8. id_dim: identity
     embedding width. hidden: width of the FusionNorm condition convs. region_dilate: pixels (at
-    S/4) by which the eye and mouth polygons grow to form the region mask.
+    S/4) by which the eye and mouth polygons grow to form the region mask. painted_mouth: the
+    network was trained on the warped portrait with the app's mouth interior already painted in
+    (engine.geometry.mouth), so it must be given that image, and its residual goes over it;
+    False for weights trained on the bare warp.
     """
 
     size: int = 256
@@ -48,6 +51,7 @@ class FusionConfig:
     id_dim: int = 128
     hidden: int = 16
     region_dilate: int = 2
+    painted_mouth: bool = False
 
     def __post_init__(self) -> None:
         if self.size < 64 or self.size % 8:

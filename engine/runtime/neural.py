@@ -24,8 +24,10 @@ from torch import nn
 from engine.errors import ConfigError
 from engine.geometry.crop import crop, to_crop
 from engine.geometry.drawing import landmark_maps
+from engine.geometry.mouth import mouth_fill
 from engine.geometry.warp import region_map, remap
-from engine.models.blocks import resize_grid, warp
+from engine.landmarks.topology import load_topology
+from engine.models.blocks import paint_over, resize_grid, warp
 from engine.models.embedding import identity_embedding
 from engine.models.enhancer import Enhancer, EnhancerConfig, upsample2
 from engine.models.fusion import FusionConfig, FusionNet
@@ -178,6 +180,8 @@ class NeuralRenderer:
         warp_net, fusion = copy.deepcopy(models.warp), copy.deepcopy(models.fusion)
         p, s = portrait, CROP
         points = to_crop(p.landmarks.points.astype(np.float64), p.box, s)
+        self._lips_inner = load_topology().lips_inner
+        self._mouth_loop = points[self._lips_inner, :2].astype(np.float64)  # (20, 2) crop px
         with torch.inference_mode():
             source = _tensor(crop(p.image, p.box, s)).to(self.device)  # (1, 3, S, S)
             smap = torch.from_numpy(landmark_maps(points, s)).permute(2, 0, 1)[None].to(self.device)
@@ -251,6 +255,8 @@ class NeuralRenderer:
         tmap = torch.from_numpy(landmark_maps(target, s)).permute(2, 0, 1)[None]  # (1, 5, S, S)
         tmap = tmap.to(self.device, self.dtype)
         final, vis, warped = self.warp_graph(self.source, self.smap, tmap, grid)
+        if paint is not None and self.models.fusion.config.painted_mouth:
+            warped = self._paint_mouth(warped, target)
         t1 = time.perf_counter()
         fused, residual = self.fusion_graph(*self.feats, warped, final, vis, tmap, self.ident)
         t2 = time.perf_counter()
@@ -271,6 +277,18 @@ class NeuralRenderer:
             enhance_ms=(t3 - t2) * 1000 if self.enhance_graph is not None else 0.0,
             composite_ms=(t4 - t3) * 1000,
         )
+
+    def _paint_mouth(self, warped: torch.Tensor, target: npt.NDArray[np.floating]) -> torch.Tensor:
+        """warped (1, 3, S, S) with the mouth interior painted as at full resolution: what a
+        fusion net trained with painted mouths takes, and puts its residual over."""
+        image = warped[0].float().permute(1, 2, 0).mul(255.0).round().clamp(0, 255)
+        image_np = image.to(torch.uint8).cpu().numpy()
+        loop = np.asarray(target, np.float64)[self._lips_inner, :2]
+        fill = mouth_fill(image_np, self._mouth_loop, loop, self.portrait.mouth_color)
+        if fill is None:
+            return warped
+        layer = torch.from_numpy(fill.layer((CROP, CROP))).permute(2, 0, 1)[None]
+        return paint_over(warped, layer.to(warped.device, warped.dtype))
 
     def _composite(
         self, grid: F32, residual: F32, paint: Callable[[ImageArray], None] | None

@@ -64,6 +64,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--w-ssim", type=float, default=0.0, help="SSIM loss weight (1 - SSIM)")
     p.add_argument(
+        "--w-residual",
+        type=float,
+        default=0.0,
+        help="L1 weight on the ID-fusion residual (it changes the warped portrait only where "
+        "that pays for itself in the other losses)",
+    )
+    p.add_argument(
+        "--painted-mouth",
+        action="store_true",
+        help="train the ID-fusion net over the warp with the app's mouth interior painted in "
+        "(saved in its config; weights given by --init are converted)",
+    )
+    p.add_argument(
         "--warp-lr-factor",
         type=float,
         default=0.1,
@@ -132,6 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         w_ssim=args.w_ssim,
         identity_reference=args.identity_reference,
         w_cross_identity=args.w_cross_identity,
+        painted_mouth=args.painted_mouth,
+        w_residual=args.w_residual,
         log_every=args.log_every,
         save_every=args.save_every,
         keep_every=args.keep_every,

@@ -44,7 +44,7 @@ def enhancer_step(trainer: object, sampler: PairSampler) -> dict[str, float]:
         b = sampler.collate([(c, s, t + j) for c, s, t in runs]).to(trainer.device)
         assert b.source_hr is not None and b.driving_hr is not None
         with torch.no_grad():
-            out = trainer.nets.generator(b.source, b.grid, b.smap, b.tmap, b.ident)
+            out = trainer.nets.generator(b.source, b.grid, b.smap, b.tmap, b.ident, b.mouth)
         history = buffer.tensor(upsample2(out.image))  # B,3k,2S,2S
         y, _ = trainer.e_train(out.image, out.warped, b.source_hr, out.grid, history)
         perc = trainer.perceptual(y, b.driving_hr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from engine.geometry.deform import mesh_backward_map
 from engine.geometry.drawing import landmark_maps
 from engine.geometry.mesh import WarpMesh, mesh_source, warp_mesh
+from engine.geometry.mouth import lip_color, mouth_fill
 from engine.landmarks.topology import FaceTopology, load_topology
 from engine.training.clips import ClipData
 from engine.training.drive import Drive
@@ -36,6 +38,7 @@ class Batch:
     embedding of the source's person. target_points: (B, 478, 3) driving landmarks (crop px).
     source_hr, driving_hr: (B, 3, 2S, 2S) when every clip in the batch has 2S crops, else None.
     source_points: (B, 478, 3) the source's landmarks as a portrait (crop px).
+    mouth: (B, 4, S, S) the app's painted mouth interior over the geometric warp (`mouth_layer`).
     """
 
     source: torch.Tensor
@@ -48,6 +51,7 @@ class Batch:
     source_hr: torch.Tensor | None = None
     driving_hr: torch.Tensor | None = None
     source_points: torch.Tensor | None = None
+    mouth: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -75,7 +79,29 @@ def image_tensor(images: npt.NDArray[np.uint8]) -> torch.Tensor:
 
 
 def maps_tensor(maps: list[F32]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(maps)).permute(0, 3, 1, 2).contiguous()  # B,5,S,S
+    """(B, S, S, C) float32 maps -> (B, C, S, S)."""
+    return torch.from_numpy(np.stack(maps)).permute(0, 3, 1, 2).contiguous()
+
+
+def mouth_layer(
+    crop: npt.NDArray[np.uint8],
+    grid: F32,
+    source_points: npt.NDArray[np.floating],
+    target_points: npt.NDArray[np.floating],
+    colour: npt.NDArray[np.float64],
+    topo: FaceTopology,
+) -> F32:
+    """(S, S, 4) the mouth interior the app paints (engine.geometry.mouth) when `crop` (S, S,
+    3), the source, is warped by `grid` (S, S, 2, in [-1, 1]) onto target_points (478, 3; crop
+    px): RGB premultiplied by alpha in [0, 1], then alpha (see MouthFill.layer). colour: the
+    source's lip colour (lip_color)."""
+    size = crop.shape[0]
+    px = (grid + 1.0) * (size / 2.0) - 0.5
+    warped = cv2.remap(crop, px[..., 0], px[..., 1], cv2.INTER_LINEAR, None, cv2.BORDER_REPLICATE)
+    loop = topo.lips_inner
+    src = np.asarray(source_points, np.float64)[loop, :2]
+    fill = mouth_fill(warped, src, np.asarray(target_points, np.float64)[loop, :2], colour)
+    return np.zeros((size, size, 4), np.float32) if fill is None else fill.layer((size, size))
 
 
 class PairSampler:
@@ -103,6 +129,7 @@ class PairSampler:
         self.topo: FaceTopology = load_topology()
         self.mesh: WarpMesh = warp_mesh()
         self._sources: dict[tuple[str, int], tuple[npt.NDArray[np.float64], ...]] = {}
+        self._lips: dict[tuple[str, int], npt.NDArray[np.float64]] = {}
 
     @staticmethod
     def _usable(clip: ClipData) -> bool:
@@ -135,6 +162,15 @@ class PairSampler:
         smap = landmark_maps(self._source_points(clip, s), size)
         tmap = landmark_maps(target, size)
         return pixel_to_unit(gmap, size), smap, tmap
+
+    def mouth(self, clip: ClipData, s: int, d: int, grid: F32) -> F32:
+        """(S, S, 4) the painted mouth of pair s -> d (mouth_layer), given its grid."""
+        key = (clip.name, s)
+        points = self._source_points(clip, s)
+        if key not in self._lips:
+            self._lips[key] = lip_color(clip.crops[s], points.astype(np.float64), self.topo)
+        target = self._target_points(clip, s, d)
+        return mouth_layer(clip.crops[s], grid, points, target, self._lips[key], self.topo)
 
     def _drivers(self, clip: ClipData, s: int) -> npt.NDArray[np.int64]:
         """Frames that can drive source s: tracked (and tracked by the recorded run)."""
@@ -171,12 +207,13 @@ class PairSampler:
         return torch.from_numpy(np.stack(rows).reshape(-1, 478, 3))
 
     def collate(self, picks: list[tuple[ClipData, int, int]]) -> Batch:
-        grids, smaps, tmaps = [], [], []
+        grids, smaps, tmaps, mouths = [], [], [], []
         for clip, s, d in picks:
             g, sm, tm = self.pair_arrays(clip, s, d)
             grids.append(g)
             smaps.append(sm)
             tmaps.append(tm)
+            mouths.append(self.mouth(clip, s, d, g))
         has_hr = all(c.crops_hr is not None for c, _, _ in picks) and bool(picks)
         size = self.clips[0].crops.shape[1]
 
@@ -202,6 +239,7 @@ class PairSampler:
             source_hr=hr(0),
             driving_hr=hr(1),
             source_points=self._portrait_points(picks),
+            mouth=maps_tensor(mouths) if picks else torch.zeros(0, 4, size, size),
         )
 
 
@@ -210,7 +248,7 @@ class CrossBatch:
     """B cross-identity pairs (engine.training.cross): a portrait and the app's target when a
     training clip drives it. No ground truth. Shapes as in Batch: source (B, 3, S, S), grid
     (B, S, S, 2), smap and tmap (B, 5, S, S), ident (B, D), source_points and target_points
-    (B, 478, 3) in crop pixels."""
+    (B, 478, 3) in crop pixels, mouth (B, 4, S, S) as in Batch."""
 
     source: torch.Tensor
     grid: torch.Tensor
@@ -219,6 +257,7 @@ class CrossBatch:
     ident: torch.Tensor
     source_points: torch.Tensor
     target_points: torch.Tensor
+    mouth: torch.Tensor
 
     def to(self, device: torch.device | str) -> CrossBatch:
         return CrossBatch(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
@@ -255,6 +294,9 @@ class CrossSampler(PairSampler):
                 np.stack([self._target_points(c, s, d) for c, s, d in picks])
                 .reshape(-1, 478, 3)
                 .astype(np.float32)
+            ),
+            mouth=maps_tensor(
+                [self.mouth(c, s, d, a[0]) for (c, s, d), a in zip(picks, arrays, strict=True)]
             ),
         )
 

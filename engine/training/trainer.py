@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.errors import ConfigError
+from engine.models.blocks import paint_over
 from engine.models.discriminator import PatchDiscriminator, PatchDiscriminatorConfig
 from engine.models.enhancer import Enhancer, EnhancerConfig
 from engine.models.fusion import FusionConfig, FusionNet
@@ -77,6 +78,8 @@ class TrainConfig:
     w_identity: float = 0.5
     identity_reference: str = "source"  # whose identity the output keeps: source or driving
     w_cross_identity: float = 0.0  # identity loss on cross-identity pairs (engine.training.cross)
+    painted_mouth: bool = False  # train the fusion net over the app's painted mouth interior
+    w_residual: float = 0.0  # L1 on the fusion residual: change the portrait only where it pays
     gan_start: int = 300
     identity_every: int = 2
     grad_clip: float = 1.0
@@ -145,6 +148,11 @@ def build_nets(cfg: TrainConfig, init: Path | None, out: Path | None) -> Nets:
 
     warp_net = get("warp", WarpNet, WarpConfig, tier.warp)
     fusion = None if cfg.stage == "warp" else get("fusion", FusionNet, FusionConfig, tier.fusion)
+    if isinstance(fusion, FusionNet) and cfg.painted_mouth and not fusion.config.painted_mouth:
+        # Same weights, from now on trained (and saved) as taking the painted mouth.
+        painted = FusionNet(dataclasses.replace(fusion.config, painted_mouth=True))
+        painted.load_state_dict(fusion.state_dict())
+        fusion = painted.train()
     disc = None
     if cfg.stage == "joint":
         disc = get("disc", PatchDiscriminator, PatchDiscriminatorConfig, disc_config(cfg.tier))
@@ -206,7 +214,7 @@ class Trainer:
     def generate(self, b: Batch, cross: CrossBatch | None = None) -> GeneratorOutput:
         """The generator on b's pairs, followed by cross's when given (one pass, batch B + C)."""
         if cross is None:
-            out: GeneratorOutput = self.g_train(b.source, b.grid, b.smap, b.tmap, b.ident)
+            out: GeneratorOutput = self.g_train(b.source, b.grid, b.smap, b.tmap, b.ident, b.mouth)
             return out
         pairs = (torch.cat([getattr(b, k), getattr(cross, k)]) for k in GENERATOR_INPUTS)
         out = self.g_train(*pairs)
@@ -239,14 +247,18 @@ class Trainer:
         terms = self.reconstruction(out.image, b)
         if self.cfg.stage == "joint":
             terms["warp_perceptual"] = 0.25 * self.perceptual(out.warped, b.driving)
+            if self.cfg.w_residual and out.fused is not None and out.base is not None:
+                terms["residual"] = self.cfg.w_residual * (out.fused - out.base).abs().mean()
             terms.update(self._adversarial(out.image, b))
             if self.identity is not None and identity_step:
                 if self.cfg.w_identity:
                     terms["identity"] = self.cfg.w_identity * self.identity(out.image, b)
                 if c is not None:
-                    cross_image = geometric_mouth(
-                        full.image[n:], full.warped_geo[n:], c.target_points
-                    )
+                    geometric = full.warped_geo[n:]
+                    fusion = self.nets.generator.fusion
+                    if fusion is not None and fusion.config.painted_mouth:
+                        geometric = paint_over(geometric, c.mouth)
+                    cross_image = geometric_mouth(full.image[n:], geometric, c.target_points)
                     terms["cross_identity"] = self.cfg.w_cross_identity * self.identity.cross(
                         cross_image, c
                     )

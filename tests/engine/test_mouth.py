@@ -11,6 +11,7 @@ from engine.geometry.mouth import (
     arc_positions,
     follow_jaw,
     jaw_split,
+    mouth_fill,
     paint_mouth_interior,
 )
 from engine.landmarks.mediapipe_tracker import FaceTracker
@@ -100,6 +101,25 @@ def test_cavity_only_in_the_revealed_gap() -> None:
     same = np.full((128, 128, 3), 180, np.uint8)
     paint_mouth_interior(same, lip_loop(8.0), lip_loop(8.0), lip)
     assert np.all(same == 180)
+
+
+def test_the_fill_as_a_layer_paints_what_paint_mouth_interior_paints() -> None:
+    """The networks' input takes the cavity as a premultiplied layer over a float image: it
+    must be the same cavity the app paints into its uint8 frame."""
+    lip = np.array([150.0, 60.0, 60.0])
+    rng = np.random.default_rng(0)
+    for source_gap, target_gap in ((0.5, 24.0), (8.0, 20.0)):
+        image = rng.integers(90, 220, (128, 128, 3)).astype(np.uint8)
+        painted = image.copy()
+        paint_mouth_interior(painted, lip_loop(source_gap), lip_loop(target_gap), lip)
+        fill = mouth_fill(image, lip_loop(source_gap), lip_loop(target_gap), lip)
+        assert fill is not None
+        layer = fill.layer((128, 128))
+        assert layer.shape == (128, 128, 4) and layer.min() >= 0 and layer[..., 3].max() <= 1
+        over = image / 255.0 * (1 - layer[..., 3:]) + layer[..., :3]
+        assert np.abs(over * 255.0 - painted).max() <= 1.0
+        assert (layer[..., 3] > 0).sum() >= (painted != image).any(axis=2).sum() > 50
+    assert mouth_fill(image, lip_loop(8.0), lip_loop(8.0), lip) is None  # nothing revealed
 
 
 def test_a_smiling_portrait_keeps_its_teeth_when_the_driver_opens_wide() -> None:

@@ -60,6 +60,36 @@ def test_pairs_geometric_flow_beats_the_static_source(sampler) -> None:  # type:
     assert geo < static
 
 
+def test_pairs_carry_the_mouth_interior_the_app_paints(clip, sampler) -> None:  # type: ignore[no-untyped-def]
+    """Batch.mouth is the cavity the app paints over the geometric warp: for the pair whose
+    driving mouth opens most beyond the source's, painting it into the warped crop gives what
+    paint_mouth_interior gives, and it stays inside the target's mouth."""
+    from engine.geometry.mouth import lip_color as lips
+    from engine.geometry.mouth import paint_mouth_interior
+    from engine.landmarks.topology import load_topology, mouth_opening
+    from engine.models.blocks import paint_over
+
+    opening = [mouth_opening(p) for p in clip.points]
+    s, d = int(np.argmin(opening)), int(np.argmax(opening))
+    b = sampler.collate([(clip, s, d), (clip, s, s)])
+    assert b.mouth is not None and b.mouth.shape == (2, 4, 256, 256)
+    alpha = b.mouth[:, 3]
+    assert float(alpha.min()) >= 0 and float(alpha.max()) <= 1
+    assert int((alpha[0] > 0.5).sum()) > 20 and float(alpha[1].max()) == 0  # nothing revealed
+    ys, xs = torch.nonzero(alpha[0] > 0, as_tuple=True)
+    inner = clip.points[d][load_topology().lips_inner, :2]  # tracked target (no recording)
+    assert xs.min() >= inner[:, 0].min() - 2 and xs.max() <= inner[:, 0].max() + 2
+    assert ys.min() >= inner[:, 1].min() - 2 and ys.max() <= inner[:, 1].max() + 2
+    painted_t = paint_over(warp(b.source[:1], b.grid[:1]), b.mouth[:1])[0]
+    warped = (warp(b.source[:1], b.grid[:1])[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    loop = load_topology().lips_inner
+    painted = warped.copy()
+    colour = lips(clip.crops[s], clip.points[s].astype(np.float64), load_topology())
+    paint_mouth_interior(painted, clip.points[s][loop, :2], clip.points[d][loop, :2], colour)
+    diff = (painted_t.permute(1, 2, 0) * 255 - torch.from_numpy(painted).float()).abs()
+    assert float(diff.mean()) < 0.5 and float(diff[alpha[0] > 0.5].mean()) < 3
+
+
 def test_sampler_rejects_clips_without_pairs(clip) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
@@ -83,6 +113,64 @@ def test_training_steps_lower_the_loss(stage: str, sampler) -> None:  # type: ig
     batch = sampler.sample(2)
     first, last = _overfit(trainer, batch, 12)
     assert last < 0.9 * first, (first, last)
+
+
+def test_a_painted_mouth_fusion_net_adds_its_residual_over_the_painted_warp(
+    sampler, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """--painted-mouth converts --init's fusion net (same weights), which then takes the warp
+    with the mouth interior painted in: untrained, its output is exactly that image."""
+    from dataclasses import replace
+
+    from engine.models.blocks import paint_over
+    from engine.models.fusion import FusionNet
+    from engine.models.store import save_model
+    from engine.training.trainer import build_nets
+
+    nets = tiny_nets("joint")
+    fusion = nets.generator.fusion
+    assert fusion is not None and not fusion.config.painted_mouth
+    torch.nn.init.normal_(fusion.enc[0][0].weight)  # weights the conversion must keep
+    save_model(nets.generator.warp_net, tmp_path / "warp", {})
+    save_model(fusion, tmp_path / "fusion", {})
+    built = build_nets(replace(TrainConfig(stage="joint"), painted_mouth=True), tmp_path, None)
+    painted = built.generator.fusion
+    assert painted is not None and painted.config.painted_mouth
+    for k, v in fusion.state_dict().items():
+        assert torch.equal(painted.state_dict()[k], v), k
+    b = sampler.sample(2)
+    g = built.generator.eval()
+    g.fusion = FusionNet(painted.config)  # zero-initialized head
+    with torch.no_grad():
+        out = g(b.source, b.grid, b.smap, b.tmap, b.ident, b.mouth)
+    assert out.fused is not None
+    assert torch.allclose(out.fused, paint_over(out.warped, b.mouth), atol=1e-6)
+    with pytest.raises(ValueError, match="painted mouths"):
+        g(b.source, b.grid, b.smap, b.tmap, b.ident)
+
+
+def test_the_residual_penalty_shrinks_what_the_fusion_net_changes(sampler) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    batch = sampler.sample(2)
+
+    def residual(nets) -> float:  # type: ignore[no-untyped-def]
+        with torch.no_grad():
+            out = nets.generator(batch.source, batch.grid, batch.smap, batch.tmap, batch.ident)
+        return float((out.fused - out.base).abs().mean())
+
+    sizes = {}
+    for w in (0.0, 20.0):
+        torch.manual_seed(0)
+        nets = tiny_nets("joint")
+        assert nets.generator.fusion is not None
+        torch.nn.init.normal_(nets.generator.fusion.head.weight, std=0.02)
+        cfg = TrainConfig(stage="joint", batch=2, lr=1e-3, w_gan=0, w_fm=0, w_residual=w)
+        trainer = Trainer(cfg, nets, torch.device("cpu"))
+        start = residual(nets)
+        logs = [trainer.step(batch) for _ in range(8)]
+        assert ("residual" in logs[-1]) == (w > 0)
+        sizes[w] = residual(nets) / start
+    assert sizes[20.0] < 0.7 * sizes[0.0], sizes
 
 
 def test_enhancer_steps_lower_the_loss(sampler) -> None:  # type: ignore[no-untyped-def]
