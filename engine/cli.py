@@ -235,6 +235,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 methods=methods,
                 device=_device(),
                 backend=args.backend,
+                control=args.control,
             ),
         )
         for clip in clips
@@ -426,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-frames", type=int, default=150)
     e.add_argument("--limit", type=int, help="evaluate only the first N clips")
     e.add_argument("--json", help="also write per-clip results here")
+    e.add_argument(
+        "--control",
+        action="store_true",
+        help="also score the geometric path's outputs after a JPEG q95 round trip: how much "
+        "the tracker-based scores move for a change nobody can see",
+    )
     e.add_argument(
         "--held-out", action="store_true", help="only the identities kept out of training"
     )

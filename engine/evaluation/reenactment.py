@@ -4,17 +4,22 @@ Each output frame is compared with the real frame it should reproduce. Methods a
 side by side on the same frames: the static baseline (frame 0 throughout), the geometric
 engine, and the neural tiers. Identity similarity is the cosine between identity descriptors
 (engine.models.identity) of the output and of the portrait, every ID_EVERY-th frame.
+
+The mouth and eye correlations and the landmark error come from MediaPipe tracking the outputs,
+which answers slightly differently to images that look the same. With `control`, the geometric
+path's outputs are scored a second time after a JPEG round trip at CONTROL_QUALITY (a change
+nobody can see): how far that moves a score is how far it moves by chance.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import cv2
 import numpy as np
 
 from engine.capture.video_source import VideoFileSource
@@ -40,6 +45,8 @@ log = logging.getLogger(__name__)
 
 STATIC = "static portrait"
 GEOMETRIC = "geometric engine"
+CONTROL_QUALITY = 95
+CONTROL = f"geometric, JPEG q{CONTROL_QUALITY} (control)"
 ID_EVERY = 10
 
 if TYPE_CHECKING:
@@ -146,6 +153,15 @@ def _score_outputs(
     return track.scores()
 
 
+def jpeg_round_trip(image: ImageArray, quality: int = CONTROL_QUALITY) -> ImageArray:
+    """(H, W, 3) uint8 RGB, encoded as JPEG at `quality` and decoded again."""
+    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise VisageError("JPEG encoding failed")
+    decoded: ImageArray = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(decoded)
+
+
 def _points(landmarks: Landmarks | None) -> np.ndarray | None:
     return None if landmarks is None else landmarks.points
 
@@ -158,8 +174,10 @@ def evaluate_clip(
     methods: dict[str, NeuralModels | None] | None = None,
     device: str = "cpu",
     backend: str = "auto",
+    control: bool = False,
 ) -> ClipResult:
-    """Score the static baseline and each method (None = geometric path) on one clip.
+    """Score the static baseline and each method (None = geometric path) on one clip, and the
+    JPEG control after the geometric path when `control` (see the module's docstring).
 
     Raises VisageError when the clip is unusable (too short, no face in frame 0).
     """
@@ -169,7 +187,15 @@ def evaluate_clip(
         raise VisageError(f"{clip.name}: too short to evaluate ({len(frames)} frames)")
     methods = methods if methods is not None else {GEOMETRIC: None}
     scores = evaluate_frames(
-        frames[0], frames[1:], methods, clip.name, controls, config, device, backend
+        frames[0],
+        frames[1:],
+        methods,
+        clip.name,
+        controls,
+        config,
+        device,
+        backend,
+        control=control,
     )
     return ClipResult(
         clip=clip.name, frames=len(frames) - 1, scores=scores, person=clip.parent.name
@@ -186,9 +212,11 @@ def evaluate_frames(
     device: str = "cpu",
     backend: str = "auto",
     static: bool = True,
+    control: bool = False,
 ) -> dict[str, Scores]:
     """Scores of each method (and of the static baseline unless static=False) when `source`
-    (a frame of the same person, also their neutral face) is driven by `driving`."""
+    (a frame of the same person, also their neutral face) is driven by `driving`; with
+    `control`, the geometric path's outputs after a JPEG round trip too (as CONTROL)."""
     controls = controls or Controls()
     h, w = source.image.shape[:2]
     portrait = prepare_portrait(
@@ -211,6 +239,9 @@ def evaluate_frames(
         finally:
             pipeline.close()
         scores[method] = _score_outputs(outputs, driving, truth, ref_id, encoder)
+        if control and models is None:
+            again = [jpeg_round_trip(o) for o in outputs]
+            scores[CONTROL] = _score_outputs(again, driving, truth, ref_id, encoder)
     return scores
 
 
@@ -244,10 +275,21 @@ def _better(metric: str, a: float, b: float) -> bool:
     return a < b if metric == "lmk_err" else a > b
 
 
+def _comparisons(methods: list[str]) -> list[tuple[str, str]]:
+    """(reference, method) for each method after the first: the method before it, except that
+    the control is only ever compared with the geometric path."""
+    out = []
+    for i in range(1, len(methods)):
+        prev = [m for m in methods[:i] if m != CONTROL][-1]
+        out.append((GEOMETRIC if methods[i] == CONTROL else prev, methods[i]))
+    return out
+
+
 def format_table(results: list[ClipResult]) -> str:
     """A markdown table of every method's means over clips (and, with several people, over
-    people: each person's clips averaged first), and per-clip win counts of each method over
-    the one before it (static < geometric < neural tiers)."""
+    people: each person's clips averaged first), and per-clip win counts and differences of
+    each method over the one before it (static < geometric < neural tiers; the control, if
+    any, against the geometric path only)."""
     methods = list(results[0].scores)
     header = [
         "| method | PSNR dB ↑ | SSIM ↑ | landmark err (IOD) ↓ | mouth corr ↑ | eye corr ↑ "
@@ -260,7 +302,7 @@ def format_table(results: list[ClipResult]) -> str:
     if len(people) > 1:
         lines += ["", f"mean over {len(people)} people ({', '.join(people)}):", ""]
         lines += header + [_row(name, person_mean_scores(results, name)) for name in methods]
-    for prev, cur in itertools.pairwise(methods):
+    for prev, cur in _comparisons(methods):
         wins = []
         for f in fields(Scores):
             if prev == STATIC and f.name == "id_sim":

@@ -5,7 +5,8 @@
 # and carry `.gpu` with the call. The run: GPU tests (compiled fp16 vs eager fp32), per-stage
 # times of both tiers eager fp32 vs compiled fp16, then GPU-tier training (warp stage, then
 # joint, with the CPU tier's round-3 recipe: the app's recorded targets, which the packed clips
-# carry, SSIM, no GAN) within a time budget. Figures and weights land in $OUT (default ./gpu_out).
+# carry, SSIM, no GAN, fusion over the painted mouth) within a time budget. Figures and weights
+# land in $OUT (default ./gpu_out).
 # Usage: bash engine/tools/gpu_check.sh [total_seconds] [warp_minutes] [batch]
 # (the joint stage trains until total_seconds after the start, less a margin to save)
 set -uo pipefail
@@ -52,7 +53,7 @@ JOINT_MIN=$(python3 -c "print(max(0.2, ($START + $TOTAL - $(date +%s) - 45) / 60
 step "joint budget $JOINT_MIN min"
 train "$(python3 -c "print(int($JOINT_MIN * 60 + 90))")" --stage joint --out /tmp/gpu_joint \
   --init /tmp/gpu_warp --max-minutes "$JOINT_MIN" --w-ssim 1 --w-gan 0 --w-fm 0 \
-  --warp-lr-factor 1 --identity-reference driving
+  --warp-lr-factor 1 --identity-reference driving --painted-mouth
 step done
 for net in warp fusion; do
   mkdir -p "$OUT/gpu/$net"

@@ -108,3 +108,34 @@ def test_eval_table_gives_the_difference_with_its_interval() -> None:
         "psnr +0.50 [+0.50, +0.50], ssim +0.0100 [+0.0100, +0.0100]"
     ) in table
     assert "id_sim -0.0010 [-0.0010, -0.0010]" in table
+
+
+def test_the_control_is_compared_with_the_geometric_path_only() -> None:
+    from engine.evaluation.reenactment import (
+        CONTROL,
+        GEOMETRIC,
+        ClipResult,
+        Scores,
+        format_table,
+        jpeg_round_trip,
+    )
+
+    def result(i: int) -> ClipResult:
+        geo = Scores(25.0, 0.85, 0.02, 0.9, 0.8, 0.993)
+        again = Scores(25.0, 0.85, 0.02, 0.9 + 0.01 * (i % 2), 0.8, 0.993)
+        nets = Scores(25.5, 0.86, 0.02, 0.9, 0.8, 0.992)
+        scores = {GEOMETRIC: geo, CONTROL: again, "nets": nets}
+        return ClipResult(clip=f"{i}.mp4", frames=10, scores=scores, person="a")
+
+    table = format_table([result(i) for i in range(6)])
+    assert f"{CONTROL} - geometric engine, mean over clips" in table
+    assert "nets - geometric engine, mean over clips" in table
+    assert f"nets - {CONTROL}" not in table
+    from engine.capture.image_file import load_image
+    from engine.paths import portraits_dir
+
+    image = load_image(portraits_dir() / "grace_hopper.jpg")
+    again = jpeg_round_trip(image)
+    assert again.shape == image.shape and again.dtype == np.uint8
+    assert 0 < np.abs(again.astype(int) - image).mean() < 2  # changed, but barely
+    assert psnr(again, image) > 38
