@@ -220,6 +220,17 @@ def paint_mouth_interior(
         fill.apply(image)
 
 
+def mouth_box(target_loop: F64, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) the pixels `mouth_fill` may paint for a (20, 2) target inner-lip loop in
+    an image of `shape` (H, W, ...), or None when that is (next to) nothing."""
+    h, w = shape[:2]
+    x0, y0 = np.maximum(np.floor(target_loop.min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(target_loop.max(axis=0)).astype(int) + 3, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def mouth_fill(
     image: ImageArray, source_loop: F64, target_loop: F64, lip_color: F64
 ) -> MouthFill | None:
@@ -228,13 +239,10 @@ def mouth_fill(
     from it."""
     target = LipProfile.of(target_loop)
     source = LipProfile.of(source_loop)
-    if target.width < MIN_WIDTH or source.width < MIN_WIDTH:
+    box = mouth_box(target_loop, image.shape[:2])
+    if target.width < MIN_WIDTH or source.width < MIN_WIDTH or box is None:
         return None
-    h, w = image.shape[:2]
-    x0, y0 = np.maximum(np.floor(target_loop.min(axis=0)).astype(int) - 2, 0)
-    x1, y1 = np.minimum(np.ceil(target_loop.max(axis=0)).astype(int) + 3, (w, h))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return None
+    x0, y0, x1, y1 = box
     ys, xs = np.mgrid[y0:y1, x0:x1]
     uv = target.local(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
     split = jaw_split(source, target, uv)

@@ -24,7 +24,7 @@ from torch import nn
 from engine.errors import ConfigError
 from engine.geometry.crop import crop, to_crop
 from engine.geometry.drawing import landmark_maps
-from engine.geometry.mouth import mouth_fill
+from engine.geometry.mouth import mouth_box, mouth_fill
 from engine.geometry.warp import region_map, remap
 from engine.landmarks.topology import load_topology
 from engine.models.blocks import paint_over, resize_grid, warp
@@ -280,15 +280,24 @@ class NeuralRenderer:
 
     def _paint_mouth(self, warped: torch.Tensor, target: npt.NDArray[np.floating]) -> torch.Tensor:
         """warped (1, 3, S, S) with the mouth interior painted as at full resolution: what a
-        fusion net trained with painted mouths takes, and puts its residual over."""
-        image = warped[0].float().permute(1, 2, 0).mul(255.0).round().clamp(0, 255)
-        image_np = image.to(torch.uint8).cpu().numpy()
+        fusion net trained with painted mouths takes, and puts its residual over. Only the
+        mouth's box goes through the CPU."""
         loop = np.asarray(target, np.float64)[self._lips_inner, :2]
-        fill = mouth_fill(image_np, self._mouth_loop, loop, self.portrait.mouth_color)
+        box = mouth_box(loop, (CROP, CROP))
+        if box is None:
+            return warped
+        x0, y0, x1, y1 = box
+        roi = warped[:, :, y0:y1, x0:x1]
+        pixels = roi[0].float().permute(1, 2, 0).mul(255.0).round().clamp(0, 255)
+        roi_np = pixels.to(torch.uint8).cpu().numpy()
+        shift = np.array([x0, y0], np.float64)
+        fill = mouth_fill(roi_np, self._mouth_loop - shift, loop - shift, self.portrait.mouth_color)
         if fill is None:
             return warped
-        layer = torch.from_numpy(fill.layer((CROP, CROP))).permute(2, 0, 1)[None]
-        return paint_over(warped, layer.to(warped.device, warped.dtype))
+        layer = torch.from_numpy(fill.layer((y1 - y0, x1 - x0))).permute(2, 0, 1)[None]
+        out = warped.clone()
+        out[:, :, y0:y1, x0:x1] = paint_over(roi, layer.to(warped.device, warped.dtype))
+        return out
 
     def _composite(
         self, grid: F32, residual: F32, paint: Callable[[ImageArray], None] | None
