@@ -255,10 +255,11 @@ class NeuralRenderer:
         tmap = torch.from_numpy(landmark_maps(target, s)).permute(2, 0, 1)[None]  # (1, 5, S, S)
         tmap = tmap.to(self.device, self.dtype)
         final, vis, warped = self.warp_graph(self.source, self.smap, tmap, grid)
+        base = warped  # what the fusion residual goes over: as in training (Generator)
         if paint is not None and self.models.fusion.config.painted_mouth:
-            warped = self._paint_mouth(warped, target)
+            base = self._paint_mouth(warped, target)
         t1 = time.perf_counter()
-        fused, residual = self.fusion_graph(*self.feats, warped, final, vis, tmap, self.ident)
+        fused, residual = self.fusion_graph(*self.feats, base, final, vis, tmap, self.ident)
         t2 = time.perf_counter()
         if self.enhance_graph is not None:
             assert self.history is not None and self.source_hr is not None
