@@ -133,16 +133,21 @@ def test_shipped_networks_change_the_frame_only_a_little(  # type: ignore[no-unt
     mona, sample_frames: list[Frame]
 ) -> None:
     """The shipped CPU-tier weights load strictly and stay close to the geometric result
-    (they correct it; they do not replace it)."""
+    (they correct it; they do not replace it). Most of what they change is the head's outline
+    on a turn (the warp net's flow correction): round 4 on this clip, 31.7 dB median, 28.6 dB
+    on its most turned frame."""
     from engine.runtime.neural import load_models
 
     geo = Pipeline(mona)
     neu = Pipeline(mona, neural=load_models("cpu"), backend="eager")
+    close = []
     try:
         for frame in sample_frames[:30]:
             a = geo.process(frame, Controls()).image
             b = neu.process(frame, Controls()).image
+            close.append(psnr(a, b))
     finally:
         geo.close()
         neu.close()
-    assert 30 < psnr(a, b) < 80
+    assert 30 < float(np.median(close)) < 80
+    assert min(close) > 26
