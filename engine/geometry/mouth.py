@@ -150,11 +150,10 @@ def jaw_split(source: LipProfile, target: LipProfile, uv: F64) -> JawSplit:
 
 def _inside(loop: F64, shape: tuple[int, int]) -> tuple[npt.NDArray[np.intp], ...] | None:
     """Pixel rows/cols (N,) inside the polygon `loop` (K, 2) within an image of `shape`."""
-    h, w = shape
-    x0, y0 = np.maximum(np.floor(loop.min(axis=0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(loop.max(axis=0)).astype(int) + 2, (w, h))
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = mouth_box(loop, shape)
+    if box is None:
         return None
+    x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     poly = np.round((loop - (x0, y0)) * 4).astype(np.int32)  # 2 bits of sub-pixel precision
     cv2.fillPoly(mask, [poly], 1, cv2.LINE_8, shift=2)
@@ -221,8 +220,9 @@ def paint_mouth_interior(
 
 
 def mouth_box(target_loop: F64, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) the pixels `mouth_fill` may paint for a (20, 2) target inner-lip loop in
-    an image of `shape` (H, W, ...), or None when that is (next to) nothing."""
+    """(x0, y0, x1, y1) a box around a (20, 2) inner-lip loop, clipped to an image of `shape`
+    (H, W, ...): every pixel `follow_jaw` remaps or `mouth_fill` paints for it. None when that
+    is (next to) nothing."""
     h, w = shape[:2]
     x0, y0 = np.maximum(np.floor(target_loop.min(axis=0)).astype(int) - 2, 0)
     x1, y1 = np.minimum(np.ceil(target_loop.max(axis=0)).astype(int) + 3, (w, h))
