@@ -276,7 +276,8 @@ def _report(
 
 
 def _eval_cross(args: argparse.Namespace, clips: list[Path]) -> int:
-    """Held-out portraits, each driven by the first clip of the next held-out person."""
+    """Held-out portraits (of the test or the validation split), each driven by the first clip
+    of the next held-out person."""
     from engine.evaluation.cross import cross_pairs, evaluate_cross, format_cross_table
     from engine.paths import faces_folder
     from engine.training.cross import portrait_split
@@ -285,9 +286,10 @@ def _eval_cross(args: argparse.Namespace, clips: list[Path]) -> int:
     if not folder.is_dir():
         raise VisageError(f"No portraits folder at {folder}; pass --portraits DIR.")
     firsts = [next(c for c in clips if c.parent == p) for p in sorted({c.parent for c in clips})]
-    pairs = cross_pairs(portrait_split(folder)[1], firsts, args.cross)
+    portraits = getattr(portrait_split(folder), args.split)
+    pairs = cross_pairs(portraits, firsts, args.cross)
     if not pairs:
-        raise VisageError(f"No held-out portraits in {folder} or held-out clips to drive them.")
+        raise VisageError(f"No {args.split} portraits in {folder} or held-out clips to drive them.")
     methods = _eval_methods(args)
     jobs = [
         (
@@ -443,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="cross-identity instead: N held-out portraits driven by held-out people's clips",
     )
     e.add_argument("--portraits", help="portraits for --cross (default: ../shared/.../portraits)")
+    e.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="--cross portraits: the test split (report these), or the validation split (choose "
+        "between trained weights on these); neither is ever trained on",
+    )
     _add_net_options(e)
     e.set_defaults(func=cmd_eval)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -57,7 +58,9 @@ class CrossResult:
     scores: dict[str, CrossScores]
 
 
-def cross_pairs(portraits: list[Path], clips: list[Path], count: int) -> list[tuple[Path, Path]]:
+def cross_pairs(
+    portraits: Sequence[Path], clips: Sequence[Path], count: int
+) -> list[tuple[Path, Path]]:
     """The first `count` portraits, each driven by the next clip in turn."""
     if not portraits or not clips:
         return []

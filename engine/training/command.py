@@ -227,13 +227,17 @@ def _cross_sources(
 
     folder = faces_folder(args.portraits, "portraits")
     cache = _cache(args) / "cross"
+    split = portrait_split(folder) if folder.is_dir() else None
 
     def build() -> None:
-        if folder.is_dir():
-            cache_cross(portrait_split(folder)[0], clips, cache)
+        if split is not None:
+            cache_cross(split.train, clips, cache)
 
     _built_by_rank0(cache, build)
     cross = [load_clip(p) for p in sorted(cache.glob("*.npz"))]
+    # A cache built under an older split may hold validation or test portraits: never train on them.
+    train = split.names("train") if split is not None else frozenset()
+    cross = [c for c in cross if c.name in train]
     if not cross:
         raise VisageError(f"--w-cross-identity needs portraits: none found in {folder}")
     videos = faces_folder(args.videos, "videos")

@@ -7,9 +7,11 @@ training clip drives it (engine.training.drive.record_run), cached as a one-fram
 whose Drive has one source (frame 0) and the driver's N frames as targets. No truth exists for
 these, so they carry only the identity loss: the output must keep the portrait's descriptor.
 
-Portraits are split by name: every HOLD_OUT_EVERY-th one (sorted) is kept out, for renders
-and for the cross-identity evaluation; so is any portrait that looks like a held-out person
-(identity cosine at least LOOKALIKE to one of their clips).
+Portraits are split by name (`portrait_split`): every HOLD_OUT_EVERY-th one (sorted) is the
+test set, for renders and for the cross-identity evaluation; every VALIDATE_EVERY-th of the
+rest is the validation set, for choosing between trained weights. Neither is ever trained on;
+nor is any portrait that looks like a held-out person (identity cosine at least LOOKALIKE to
+one of their clips).
 """
 
 from __future__ import annotations
@@ -37,16 +39,41 @@ from engine.types import Landmarks
 log = logging.getLogger(__name__)
 
 HOLD_OUT_EVERY = 4
+VALIDATE_EVERY = 5
 LOOKALIKE = 0.92  # dlib-descriptor cosine: same person >= 0.93, different people mostly < 0.94
 DRIVER_FRAMES = 90  # driver frames recorded per portrait
 IDENTITY = "portrait"  # ClipData.identity of every cross source
 
 
-def portrait_split(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(training, held-out) portrait images under `folder` (recursively), by sorted name."""
+@dataclasses.dataclass(frozen=True)
+class PortraitSplit:
+    """Portrait images by role, each sorted by path. train: cross-identity training sources;
+    validation: for choosing between trained weights (`visage eval --cross N --split
+    validation`); test: the cross-identity evaluation and renders. Disjoint."""
+
+    train: tuple[Path, ...]
+    validation: tuple[Path, ...]
+    test: tuple[Path, ...]
+
+    def names(self, role: str) -> frozenset[str]:
+        """The ClipData names that cross sources of the portraits in `role` get."""
+        return frozenset(cross_name(p) for p in getattr(self, role))
+
+
+def portrait_split(folder: Path) -> PortraitSplit:
+    """The portrait images under `folder` (recursively) split by sorted name."""
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    held = paths[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
-    return [p for p in paths if p not in held], held
+    test = paths[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
+    rest = [p for p in paths if p not in test]
+    validation = rest[::VALIDATE_EVERY]
+    train = [p for p in rest if p not in validation]
+    return PortraitSplit(tuple(train), tuple(validation), tuple(test))
+
+
+def cross_name(path: Path) -> str:
+    """The ClipData name of the portrait at `path` as a cross source (never a training clip's
+    name: identities are keyed by it)."""
+    return f"{IDENTITY}:{path.stem}"
 
 
 def cross_clip(path: Path, driver: ClipData, start: int = 0) -> ClipData | None:
@@ -58,8 +85,7 @@ def cross_clip(path: Path, driver: ClipData, start: int = 0) -> ClipData | None:
     except VisageError as err:
         log.warning("portrait %s left out: %s", path.name, err)
         return None
-    name = f"{IDENTITY}:{path.stem}"  # never a training clip's name (identities are keyed by it)
-    clip = clip_from_frames(name, IDENTITY, [portrait.image], [portrait.landmarks], 0)
+    clip = clip_from_frames(cross_name(path), IDENTITY, [portrait.image], [portrait.landmarks], 0)
     window = slice(start, start + DRIVER_FRAMES)
     frames, valid, points = driver.crops[window], driver.valid[window], driver.points[window]
     if not valid.any():

@@ -48,3 +48,39 @@ def test_portrait_without_a_face_is_refused(tmp_path: Path) -> None:
     clip = shared_clip("videos/aoc/V-Express__test_samples_short_case_AOC_gt.mp4")
     with pytest.raises(VisageError):
         evaluate_cross(blank, clip, {GEOMETRIC: None}, 5)
+
+
+@pytest.mark.slow
+def test_eval_cross_scores_the_split_asked_for(tmp_path: Path, portraits_dir: Path) -> None:
+    """`visage eval --cross N --split validation` drives the validation portraits only."""
+    import json
+
+    from engine.cli import main
+    from engine.training.cross import portrait_split
+
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    for i in range(5):  # the Mona Lisa under five names: test p3, validation p0
+        (folder / f"p{i}.jpg").symlink_to(portraits_dir / "mona_lisa.jpg")
+    videos = tmp_path / "videos" / "amy_klobuchar"  # a held-out person drives
+    videos.mkdir(parents=True)
+    (videos / "a.mp4").symlink_to(
+        shared_clip("videos/aoc/V-Express__test_samples_short_case_AOC_gt.mp4")
+    )
+    split = portrait_split(folder)
+    scored = {}
+    for role in ("validation", "test"):
+        out = tmp_path / f"{role}.json"
+        argv = ["eval", "--cross", "5", "--split", role, "--no-nets", "--max-frames", "5"]
+        argv += [
+            "--portraits",
+            str(folder),
+            "--clips",
+            str(tmp_path / "videos"),
+            "--json",
+            str(out),
+        ]
+        assert main(argv) == 0
+        scored[role] = [r["portrait"] for r in json.loads(out.read_text())]
+    assert scored["validation"] == [p.name for p in split.validation] == ["p0.jpg"]
+    assert scored["test"] == [p.name for p in split.test] == ["p3.jpg"]

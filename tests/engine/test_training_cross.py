@@ -18,6 +18,7 @@ from engine.training.clips import load_clip
 from engine.training.cross import (
     DRIVER_FRAMES,
     HOLD_OUT_EVERY,
+    VALIDATE_EVERY,
     cache_cross,
     cross_clip,
     is_cross,
@@ -44,14 +45,19 @@ def mona(driver):  # type: ignore[no-untyped-def]
 
 
 def test_portrait_split_is_stable_and_disjoint(tmp_path: Path) -> None:
-    for i in range(10):
+    for i in range(40):
         (tmp_path / ("a" if i % 2 else "b")).mkdir(exist_ok=True)
-        (tmp_path / ("a" if i % 2 else "b") / f"p{i}.png").touch()
+        (tmp_path / ("a" if i % 2 else "b") / f"p{i:02d}.png").touch()
     (tmp_path / "notes.txt").touch()
-    train, held = portrait_split(tmp_path)
-    assert len(train) + len(held) == 10 and not set(train) & set(held)
-    assert len(held) == 10 // HOLD_OUT_EVERY
-    assert portrait_split(tmp_path) == (train, held)
+    split = portrait_split(tmp_path)
+    train, val, test = set(split.train), set(split.validation), set(split.test)
+    assert len(train) + len(val) + len(test) == 40
+    assert not train & val and not train & test and not val & test
+    assert len(test) == 40 // HOLD_OUT_EVERY
+    assert len(val) == -(-(40 - len(test)) // VALIDATE_EVERY)
+    assert all(p.suffix == ".png" for p in train | val | test)
+    assert portrait_split(tmp_path) == split
+    assert split.names("validation") == {f"portrait:{p.stem}" for p in val}
 
 
 def test_portrait_driven_by_a_clip(mona, driver) -> None:  # type: ignore[no-untyped-def]
