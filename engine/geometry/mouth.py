@@ -18,7 +18,7 @@ So inside the target opening (all in the mouth's own frame, see `LipProfile`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -195,15 +195,34 @@ class MouthFill:
         out = np.clip(roi * (1 - a) + self.colour * a, 0, 255)
         image[self.y0 : self.y0 + h, self.x0 : self.x0 + w] = out.astype(np.uint8)
 
-    def layer(self, shape: tuple[int, int]) -> F32:
-        """(H, W, 4) float32 over an image of `shape` (H, W): RGB premultiplied by alpha, in
-        [0, 1], then alpha; image * (1 - alpha) + RGB is the painted image."""
+    def layer(self, shape: tuple[int, int], origin: tuple[int, int] = (0, 0)) -> F32:
+        """(H, W, 4) float32 over the part of the image of `shape` (H, W) that starts at
+        `origin` (y, x): RGB premultiplied by alpha, in [0, 1], then alpha; image * (1 - alpha)
+        + RGB is the painted image."""
         out = np.zeros((*shape, 4), np.float32)
         h, w = self.alpha.shape
-        view = out[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
+        y0, x0 = self.y0 - origin[0], self.x0 - origin[1]
+        view = out[y0 : y0 + h, x0 : x0 + w]
         view[..., :3] = self.colour * (self.alpha[..., None] / 255.0)  # float32 on assignment
         view[..., 3] = self.alpha
         return out
+
+
+def mouth_fill_in_box(
+    pixels: ImageArray,
+    box: tuple[int, int, int, int],
+    source_loop: F64,
+    target_loop: F64,
+    lip_color: F64,
+) -> MouthFill | None:
+    """`mouth_fill` for an image of which only the mouth's box was made: `box` (x0, y0, x1, y1)
+    is mouth_box(target_loop, image shape) and `pixels` (y1 - y0, x1 - x0, 3) its content. The
+    loops are in the whole image's pixels, and so is the fill returned: the same as mouth_fill
+    over the whole image (which reads nothing outside that box)."""
+    x0, y0 = box[0], box[1]
+    shift = np.array([x0, y0], np.float64)
+    fill = mouth_fill(pixels, source_loop - shift, target_loop - shift, lip_color)
+    return None if fill is None else replace(fill, y0=fill.y0 + y0, x0=fill.x0 + x0)
 
 
 def paint_mouth_interior(

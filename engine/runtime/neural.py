@@ -24,7 +24,7 @@ from torch import nn
 from engine.errors import ConfigError
 from engine.geometry.crop import crop, to_crop
 from engine.geometry.drawing import landmark_maps
-from engine.geometry.mouth import mouth_box, mouth_fill
+from engine.geometry.mouth import mouth_box, mouth_fill_in_box
 from engine.geometry.warp import region_map, remap
 from engine.landmarks.topology import load_topology
 from engine.models.blocks import paint_over, resize_grid, warp
@@ -291,11 +291,10 @@ class NeuralRenderer:
         roi = warped[:, :, y0:y1, x0:x1]
         pixels = roi[0].float().permute(1, 2, 0).mul(255.0).round().clamp(0, 255)
         roi_np = pixels.to(torch.uint8).cpu().numpy()
-        shift = np.array([x0, y0], np.float64)
-        fill = mouth_fill(roi_np, self._mouth_loop - shift, loop - shift, self.portrait.mouth_color)
+        fill = mouth_fill_in_box(roi_np, box, self._mouth_loop, loop, self.portrait.mouth_color)
         if fill is None:
             return warped
-        layer = torch.from_numpy(fill.layer((y1 - y0, x1 - x0))).permute(2, 0, 1)[None]
+        layer = torch.from_numpy(fill.layer((y1 - y0, x1 - x0), (y0, x0))).permute(2, 0, 1)[None]
         out = warped.clone()
         out[:, :, y0:y1, x0:x1] = paint_over(roi, layer.to(warped.device, warped.dtype))
         return out

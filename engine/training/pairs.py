@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from engine.geometry.deform import mesh_backward_map
 from engine.geometry.drawing import landmark_maps
 from engine.geometry.mesh import WarpMesh, mesh_source, warp_mesh
-from engine.geometry.mouth import lip_color, mouth_fill
+from engine.geometry.mouth import lip_color, mouth_box, mouth_fill_in_box
 from engine.landmarks.topology import FaceTopology, load_topology
 from engine.training.clips import ClipData
 from engine.training.drive import Drive
@@ -96,11 +96,18 @@ def mouth_layer(
     px): RGB premultiplied by alpha in [0, 1], then alpha (see MouthFill.layer). colour: the
     source's lip colour (lip_color)."""
     size = crop.shape[0]
-    px = (grid + 1.0) * (size / 2.0) - 0.5
-    warped = cv2.remap(crop, px[..., 0], px[..., 1], cv2.INTER_LINEAR, None, cv2.BORDER_REPLICATE)
     loop = topo.lips_inner
-    src = np.asarray(source_points, np.float64)[loop, :2]
-    fill = mouth_fill(warped, src, np.asarray(target_points, np.float64)[loop, :2], colour)
+    target = np.asarray(target_points, np.float64)[loop, :2]
+    box = mouth_box(target, (size, size))
+    fill = None
+    if box is not None:  # only the mouth's box of the warp is needed (mouth_fill_in_box)
+        x0, y0, x1, y1 = box
+        px = (grid[y0:y1, x0:x1] + 1.0) * (size / 2.0) - 0.5
+        warped = cv2.remap(
+            crop, px[..., 0], px[..., 1], cv2.INTER_LINEAR, None, cv2.BORDER_REPLICATE
+        )
+        src = np.asarray(source_points, np.float64)[loop, :2]
+        fill = mouth_fill_in_box(warped, box, src, target, colour)
     return np.zeros((size, size, 4), np.float32) if fill is None else fill.layer((size, size))
 
 

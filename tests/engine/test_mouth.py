@@ -11,7 +11,9 @@ from engine.geometry.mouth import (
     arc_positions,
     follow_jaw,
     jaw_split,
+    mouth_box,
     mouth_fill,
+    mouth_fill_in_box,
     paint_mouth_interior,
 )
 from engine.landmarks.mediapipe_tracker import FaceTracker
@@ -120,6 +122,28 @@ def test_the_fill_as_a_layer_paints_what_paint_mouth_interior_paints() -> None:
         assert np.abs(over * 255.0 - painted).max() <= 1.0
         assert (layer[..., 3] > 0).sum() >= (painted != image).any(axis=2).sum() > 50
     assert mouth_fill(image, lip_loop(8.0), lip_loop(8.0), lip) is None  # nothing revealed
+
+
+def test_the_fill_of_the_mouth_box_alone_is_the_fill_of_the_whole_image() -> None:
+    """The renderer and the training pairs make only the mouth's box of the warp: the cavity
+    must be the one the whole image gets, at the same place."""
+    lip = np.array([150.0, 60.0, 60.0])
+    rng = np.random.default_rng(1)
+    for source_gap, target_gap, dx in ((0.5, 24.0, 0.0), (8.0, 20.0, 17.3), (0.5, 24.0, -58.0)):
+        image = rng.integers(60, 220, (128, 128, 3)).astype(np.uint8)
+        src, dst = lip_loop(source_gap), lip_loop(target_gap) + np.array([dx, 3.7])
+        whole = mouth_fill(image, src, dst, lip)
+        box = mouth_box(dst, image.shape)
+        assert whole is not None and box is not None
+        x0, y0, x1, y1 = box
+        part = mouth_fill_in_box(image[y0:y1, x0:x1], box, src, dst, lip)
+        assert part is not None and (part.y0, part.x0) == (whole.y0, whole.x0)
+        np.testing.assert_array_equal(part.alpha, whole.alpha)
+        np.testing.assert_array_equal(part.colour, whole.colour)
+        np.testing.assert_array_equal(part.layer((128, 128)), whole.layer((128, 128)))
+        # The box's own layer is that layer's crop.
+        crop = whole.layer((128, 128))[y0:y1, x0:x1]
+        np.testing.assert_array_equal(part.layer((y1 - y0, x1 - x0), (y0, x0)), crop)
 
 
 def test_a_smiling_portrait_keeps_its_teeth_when_the_driver_opens_wide() -> None:
