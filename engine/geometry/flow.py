@@ -2,6 +2,7 @@
 
 Each target triangle is filled with its index (painter's order), then every covered pixel maps
 through that triangle's affine target->source transform. Uncovered pixels map to themselves.
+Pixels of sliver triangles are kept inside their source triangle (`_clamp_slivers`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 
 _SUBPIXEL_BITS = 4
+# A triangle whose target->source affine stretches more than this (Frobenius norm of its linear
+# part; about 1.4 for a rigid motion) is a sliver in the target: see _clamp_slivers.
+STEEP = 2.0
 
 
 def triangle_affines(src: F64, dst: F64, tris: I32) -> tuple[F64, npt.NDArray[np.bool_]]:
@@ -68,4 +72,30 @@ def backward_map(src: F64, dst: F64, tris: I32, size: int) -> F32:
     out = np.empty((size, size, 2), dtype=np.float32)
     out[..., 0] = coef[..., 0] * xs + coef[..., 1] * ys + coef[..., 2]
     out[..., 1] = coef[..., 3] * xs + coef[..., 4] * ys + coef[..., 5]
+    _clamp_slivers(out, ids, src, dst, tris[valid], affine[valid])
     return out
+
+
+def _clamp_slivers(out: F32, ids: I32, src: F64, dst: F64, tris: I32, affine: F64) -> None:
+    """Make the pixels of steep (sliver) triangles sample inside their source triangle, in place.
+
+    fillConvexPoly owns every pixel an edge touches, so a triangle thinner than a pixel (the
+    face mesh has several around the nostrils, and head turns fold more) owns pixels whose
+    centres lie off it. Its affine, steep across the sliver, sends them far across the source:
+    a bright fleck beside a nostril. Their barycentric coordinates are clamped to the triangle.
+    Other triangles' edge pixels stay extrapolated: by at most about a pixel.
+    out: (S, S, 2) map; ids: (S, S) indices into tris (-1: none); affine: (T, 2, 3) per tris.
+    """
+    steep = np.sqrt((affine[:, :, :2] ** 2).sum(axis=(1, 2))) > STEEP
+    if not steep.any():
+        return
+    py, px = np.nonzero(np.concatenate([[False], steep])[ids + 1])
+    if len(py) == 0:
+        return
+    k = tris[ids[py, px]]  # (N, 3) vertex indices
+    corners = np.concatenate([dst[k], np.ones((len(k), 3, 1))], axis=2)  # (N, 3, 3) rows [x y 1]
+    pixel = np.stack([px, py, np.ones_like(px)], axis=1).astype(np.float64)  # (N, 3)
+    bary = np.einsum("ni,nij->nj", pixel, np.linalg.inv(corners))  # pixel = bary @ corners
+    bary = np.clip(bary, 0.0, None)
+    bary /= bary.sum(axis=1, keepdims=True)  # they summed to 1, so one stays positive
+    out[py, px] = np.einsum("nj,njk->nk", bary, src[k])

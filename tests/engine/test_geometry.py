@@ -68,6 +68,26 @@ def test_affine_motion_is_inverted_exactly_where_covered() -> None:
     np.testing.assert_allclose(m[..., 1][inner], ey[inner], atol=1e-3)
 
 
+def test_a_sliver_triangle_samples_only_inside_its_source_triangle() -> None:
+    """A triangle thinner than a pixel in the target owns the pixels its edges touch; their
+    centres lie off it, and its steep affine would send them far across the source (a bright
+    fleck beside a nostril on a head turn). They must sample inside its source triangle."""
+    src = np.array([[0, 0], [40, 0], [40, 40], [0, 40], [20, 50], [30, 50], [25, 60]], np.float64)
+    dst = src.copy()
+    dst[4:] = [[10.0, 10.0], [20.0, 10.2], [15.0, 10.25]]  # 0.15 px across, on the square
+    tris = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6]], np.int32)
+    m = backward_map(src, dst, tris, 48)
+    ys, xs = np.mgrid[0:48, 0:48]
+    sliver = np.hypot(m[..., 0] - xs, m[..., 1] - ys) > 1  # painted by the sliver
+    assert sliver.sum() >= 5 and (ys[sliver] >= 9).all() and (ys[sliver] <= 11).all()
+    corners = src[4:].astype(np.float32)
+    for x, y in m[sliver]:
+        assert cv2.pointPolygonTest(corners, (float(x), float(y)), True) >= -1e-3
+    # The square's own pixels keep their exact (identity) map.
+    inside = ~sliver & (xs <= 40) & (ys <= 40)
+    np.testing.assert_allclose(m[inside], np.stack([xs, ys], -1)[inside], atol=1e-4)
+
+
 def test_fit_affine_2d_recovers_transform() -> None:
     rng = np.random.default_rng(0)
     src = rng.normal(size=(30, 2))
