@@ -9,6 +9,9 @@ The mouth and eye correlations and the landmark error come from MediaPipe tracki
 which answers slightly differently to images that look the same. With `control`, the geometric
 path's outputs are scored a second time after a JPEG round trip at CONTROL_QUALITY (a change
 nobody can see): how far that moves a score is how far it moves by chance.
+
+The real frames' own identity similarity to the portrait (REAL) is reported beside the methods:
+expressions and head turns move the descriptor, so an exact reproduction would score that, not 1.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ STATIC = "static portrait"
 GEOMETRIC = "geometric engine"
 CONTROL_QUALITY = 95
 CONTROL = f"geometric, JPEG q{CONTROL_QUALITY} (control)"
+REAL = "real frames (reference)"
 ID_EVERY = 10
 
 if TYPE_CHECKING:
@@ -153,6 +157,23 @@ def _score_outputs(
     return track.scores()
 
 
+def _real_identity(
+    frames: list[Frame],
+    truth: list[np.ndarray | None],
+    ref_id: np.ndarray,
+    encoder: IdentityEncoder,
+) -> Scores:
+    """The real frames scored as an output would be for identity (every ID_EVERY-th frame with
+    a tracked face); its other scores are NaN (an exact reproduction's, by definition)."""
+    ids = [
+        float(np.dot(identity_embedding(encoder, [f.image], [lt]), ref_id))
+        for i, (f, lt) in enumerate(zip(frames, truth, strict=True))
+        if i % ID_EVERY == 0 and lt is not None
+    ]
+    nan = float("nan")
+    return Scores(nan, nan, nan, nan, nan, float(np.mean(ids)) if ids else nan)
+
+
 def jpeg_round_trip(image: ImageArray, quality: int = CONTROL_QUALITY) -> ImageArray:
     """(H, W, 3) uint8 RGB, encoded as JPEG at `quality` and decoded again."""
     ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -196,6 +217,7 @@ def evaluate_clip(
         device,
         backend,
         control=control,
+        real=True,
     )
     return ClipResult(
         clip=clip.name, frames=len(frames) - 1, scores=scores, person=clip.parent.name
@@ -213,10 +235,12 @@ def evaluate_frames(
     backend: str = "auto",
     static: bool = True,
     control: bool = False,
+    real: bool = False,
 ) -> dict[str, Scores]:
     """Scores of each method (and of the static baseline unless static=False) when `source`
     (a frame of the same person, also their neutral face) is driven by `driving`; with
-    `control`, the geometric path's outputs after a JPEG round trip too (as CONTROL)."""
+    `control`, the geometric path's outputs after a JPEG round trip too (as CONTROL); with
+    `real`, the real frames' identity similarity last (as REAL, see _real_identity)."""
     controls = controls or Controls()
     h, w = source.image.shape[:2]
     portrait = prepare_portrait(
@@ -242,6 +266,8 @@ def evaluate_frames(
         if control and models is None:
             again = [jpeg_round_trip(o) for o in outputs]
             scores[CONTROL] = _score_outputs(again, driving, truth, ref_id, encoder)
+    if real:
+        scores[REAL] = _real_identity(driving, truth, ref_id, encoder)
     return scores
 
 
@@ -290,7 +316,7 @@ def format_table(results: list[ClipResult]) -> str:
     people: each person's clips averaged first), and per-clip win counts and differences of
     each method over the one before it (static < geometric < neural tiers; the control, if
     any, against the geometric path only)."""
-    methods = list(results[0].scores)
+    methods = [m for m in results[0].scores if m != REAL]
     header = [
         "| method | PSNR dB ↑ | SSIM ↑ | landmark err (IOD) ↓ | mouth corr ↑ | eye corr ↑ "
         "| identity sim ↑ |",
@@ -302,6 +328,14 @@ def format_table(results: list[ClipResult]) -> str:
     if len(people) > 1:
         lines += ["", f"mean over {len(people)} people ({', '.join(people)}):", ""]
         lines += header + [_row(name, person_mean_scores(results, name)) for name in methods]
+    if REAL in results[0].scores:
+        real = [r for r in results if REAL in r.scores]
+        lines += [
+            "",
+            f"{REAL}: identity sim {mean_scores(real, REAL).id_sim:.4f} to the portrait (over "
+            f"people {person_mean_scores(real, REAL).id_sim:.4f}): what reproducing them "
+            "exactly would score",
+        ]
     for prev, cur in _comparisons(methods):
         wins = []
         for f in fields(Scores):

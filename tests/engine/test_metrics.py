@@ -139,3 +139,19 @@ def test_the_control_is_compared_with_the_geometric_path_only() -> None:
     assert again.shape == image.shape and again.dtype == np.uint8
     assert 0 < np.abs(again.astype(int) - image).mean() < 2  # changed, but barely
     assert psnr(again, image) > 38
+
+
+def test_the_real_frames_are_a_reference_line_not_a_method() -> None:
+    from engine.evaluation.reenactment import GEOMETRIC, REAL, ClipResult, Scores, format_table
+
+    nan = float("nan")
+
+    def result(i: int) -> ClipResult:
+        geo = Scores(25.0, 0.85, 0.02, 0.9, 0.8, 0.993)
+        real = Scores(nan, nan, nan, nan, nan, 0.985 + 0.001 * i)
+        scores = {GEOMETRIC: geo, "nets": geo, REAL: real}
+        return ClipResult(clip=f"{i}.mp4", frames=10, scores=scores, person=f"p{i % 2}")
+
+    table = format_table([result(i) for i in range(4)])
+    assert f"{REAL}: identity sim 0.9865 to the portrait (over people 0.9865)" in table
+    assert f"| {REAL} |" not in table and f"- {REAL}" not in table and "nan" not in table

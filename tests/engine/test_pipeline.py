@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.evaluation.metrics import psnr, ssim
-from engine.evaluation.reenactment import evaluate_clip
+from engine.evaluation.reenactment import REAL, evaluate_clip
 from engine.landmarks.mediapipe_tracker import detect_faces
 from engine.portrait import prepare_portrait
 from engine.runtime.pipeline import Pipeline
@@ -107,6 +107,9 @@ def test_self_reenactment_beats_the_static_portrait() -> None:
     assert result.engine.ssim > result.static.ssim
     assert result.engine.lmk_err < 0.06 < result.static.lmk_err
     assert result.engine.mouth_corr > 0.7 and result.static.mouth_corr == 0.0
+    # The real frames are not the portrait either: their identity is high but below 1.
+    real = result.scores[REAL]
+    assert 0.9 < real.id_sim < result.static.id_sim and np.isnan(real.psnr)
 
 
 def test_untrained_networks_reproduce_the_geometric_path_with_mouth_fill(  # type: ignore[no-untyped-def]
