@@ -20,6 +20,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +56,7 @@ class PortraitSplit:
     validation: tuple[Path, ...]
     test: tuple[Path, ...]
 
-    def names(self, role: str) -> frozenset[str]:
+    def names(self, role: Literal["train", "validation", "test"]) -> frozenset[str]:
         """The ClipData names that cross sources of the portraits in `role` get."""
         return frozenset(cross_name(p) for p in getattr(self, role))
 
