@@ -311,6 +311,18 @@ def _comparisons(methods: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _real_line(results: list[ClipResult]) -> str:
+    """The real frames' identity similarity, over clips and over people (REAL has no other
+    score)."""
+    by_clip = [r.scores[REAL].id_sim for r in results]
+    people = sorted({r.person for r in results})
+    by_person = [np.mean([r.scores[REAL].id_sim for r in results if r.person == p]) for p in people]
+    return (
+        f"{REAL}: identity sim {np.mean(by_clip):.4f} to the portrait (over people "
+        f"{np.mean(by_person):.4f}): what reproducing them exactly would score"
+    )
+
+
 def format_table(results: list[ClipResult]) -> str:
     """A markdown table of every method's means over clips (and, with several people, over
     people: each person's clips averaged first), and per-clip win counts and differences of
@@ -329,13 +341,7 @@ def format_table(results: list[ClipResult]) -> str:
         lines += ["", f"mean over {len(people)} people ({', '.join(people)}):", ""]
         lines += header + [_row(name, person_mean_scores(results, name)) for name in methods]
     if REAL in results[0].scores:
-        real = [r for r in results if REAL in r.scores]
-        lines += [
-            "",
-            f"{REAL}: identity sim {mean_scores(real, REAL).id_sim:.4f} to the portrait (over "
-            f"people {person_mean_scores(real, REAL).id_sim:.4f}): what reproducing them "
-            "exactly would score",
-        ]
+        lines += ["", _real_line([r for r in results if REAL in r.scores])]
     for prev, cur in _comparisons(methods):
         wins = []
         for f in fields(Scores):
