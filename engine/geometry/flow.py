@@ -29,14 +29,27 @@ def triangle_affines(src: F64, dst: F64, tris: I32) -> tuple[F64, npt.NDArray[np
     src, dst: (V, 2) vertices. tris: (T, 3).
     Returns (A (T, 2, 3) with src = A @ [x, y, 1], valid (T,) False for degenerate triangles).
     """
-    d = np.concatenate([dst[tris], np.ones((len(tris), 3, 1))], axis=2)  # (T, 3, 3) rows [x y 1]
-    det = np.linalg.det(d)
+    x, y = dst[tris, 0], dst[tris, 1]  # (T, 3) each: the target corners
+    # The inverse of D = [[x0 x1 x2], [y0 y1 y2], [1 1 1]] in closed form (its adjugate / det).
+    adj = np.stack(
+        [
+            np.stack(
+                [y[:, 1] - y[:, 2], x[:, 2] - x[:, 1], x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]], 1
+            ),
+            np.stack(
+                [y[:, 2] - y[:, 0], x[:, 0] - x[:, 2], x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]], 1
+            ),
+            np.stack(
+                [y[:, 0] - y[:, 1], x[:, 1] - x[:, 0], x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]], 1
+            ),
+        ],
+        axis=1,
+    )  # (T, 3, 3)
+    det = adj[:, 0, 2] + adj[:, 1, 2] + adj[:, 2, 2]  # twice the signed area
     valid = np.abs(det) > 1e-6
-    d[~valid] = np.eye(3)
-    inv = np.linalg.inv(d)  # (T, 3, 3)
-    s = src[tris]  # (T, 3, 2)
-    # [x y 1] @ inv @ s gives src for the three vertices, so A^T = inv @ s.
-    affine = np.transpose(inv @ s, (0, 2, 1))  # (T, 2, 3)
+    inv = adj / np.where(valid, det, 1.0)[:, None, None]
+    # A @ D = S (the source corners as columns), so A = S @ inv(D).
+    affine = np.transpose(src[tris], (0, 2, 1)) @ inv  # (T, 2, 3)
     return affine, valid
 
 
@@ -67,7 +80,7 @@ def backward_map(src: F64, dst: F64, tris: I32, size: int) -> F32:
     table = np.empty((int(valid.sum()) + 1, 6), dtype=np.float32)
     table[0] = (1, 0, 0, 0, 1, 0)
     table[1:] = affine[valid].reshape(-1, 6)
-    coef = table[ids + 1]  # (size, size, 6)
+    coef = np.take(table, ids + 1, axis=0)  # (size, size, 6)
     xs, ys = _grid(size)
     out = np.empty((size, size, 2), dtype=np.float32)
     out[..., 0] = coef[..., 0] * xs + coef[..., 1] * ys + coef[..., 2]
@@ -89,7 +102,7 @@ def _clamp_slivers(out: F32, ids: I32, src: F64, dst: F64, tris: I32, affine: F6
     steep = np.sqrt((affine[:, :, :2] ** 2).sum(axis=(1, 2))) > STEEP
     if not steep.any():
         return
-    py, px = np.nonzero(np.concatenate([[False], steep])[ids + 1])
+    py, px = np.nonzero(np.take(np.concatenate([[False], steep]), ids + 1))
     if len(py) == 0:
         return
     k = tris[ids[py, px]]  # (N, 3) vertex indices
