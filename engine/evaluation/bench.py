@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BenchResult:
     """Medians in ms per stage (decode included), FPS from the median total, sustained FPS from
-    wall time, peak resident memory in MB."""
+    wall time, the 99th percentile of the frame time in ms (stalls), peak resident memory in MB."""
 
     label: str
     frames: int
@@ -36,6 +36,7 @@ class BenchResult:
     stages: StageTimings
     fps_median: float
     fps_sustained: float
+    p99_ms: float
     peak_rss_mb: float
 
 
@@ -109,6 +110,9 @@ def run_bench(
         stages=StageTimings(**med),
         fps_median=1000.0 / total,
         fps_sustained=len(timings) / wall,
+        p99_ms=float(
+            np.percentile([t.total_ms + d for t, d in zip(timings, decode, strict=True)], 99)
+        ),
         peak_rss_mb=peak_rss_mb(),
     )
 
@@ -142,6 +146,7 @@ def format_bench(result: BenchResult, portrait: str, driving: str) -> str:
         "",
         f"end-to-end FPS (1000 / median frame time): {result.fps_median:.1f}",
         f"sustained FPS (frames / wall time): {result.fps_sustained:.1f}",
+        f"slowest frames (99th percentile of the frame time): {result.p99_ms:.1f} ms",
         f"peak memory (max RSS): {result.peak_rss_mb:.0f} MB",
     ]
     return "\n".join(lines)
