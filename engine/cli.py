@@ -211,7 +211,7 @@ def _eval_methods(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from engine.evaluation.reenactment import evaluate_clip, format_table
+    from engine.evaluation.reenactment import REAL, evaluate_clip, format_table
     from engine.paths import faces_folder
     from engine.training.command import HELD_OUT
 
@@ -241,7 +241,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for clip in clips
     ]
     results = _evaluate_all(
-        jobs, lambda r: "PSNR " + ", ".join(f"{k} {v.psnr:.2f}" for k, v in r.scores.items())
+        jobs,
+        lambda r: (
+            "PSNR " + ", ".join(f"{k} {v.psnr:.2f}" for k, v in r.scores.items() if k != REAL)
+        ),
     )
     return _report(results, format_table, args.json, "clip")
 
