@@ -18,7 +18,6 @@ from engine.api import (
     RunnerOptions,
     VisageError,
     bundled_portraits,
-    pin_openmp_threads,
     run_cli,
 )
 
@@ -114,7 +113,6 @@ def source_choice(text: str) -> SourceChoice:
 
 def app_main(argv: list[str] | None = None) -> int:
     """`python -m app`: the window, with options for this run."""
-    pinned = pin_openmp_threads()  # before anything imports torch
     ap = argparse.ArgumentParser(prog="python -m app", description="The Visage window.")
     ap.add_argument("--portrait", help="portrait image for this run")
     ap.add_argument(
@@ -137,8 +135,6 @@ def app_main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if pinned:
-        log.info("two CPU cores: the networks' threads are pinned one per core (OMP_PROC_BIND)")
     frames = tuple(int(v) for v in args.screenshot_frames.split(",") if v.strip())
     options = AppOptions(
         portrait=args.portrait,

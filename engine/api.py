@@ -52,7 +52,6 @@ from engine.runtime.profiles import (
 )
 from engine.runtime.recorder import Recording, RecordingStatus
 from engine.runtime.runner import Runner, RunnerOptions
-from engine.threads import pin_openmp_threads
 from engine.types import Controls, StageTimings
 
 if TYPE_CHECKING:  # these modules import torch: types only (the app imports them likewise)
@@ -111,7 +110,6 @@ __all__ = [
     "coverage",
     "drop_opencv_qt_overrides",
     "install_hint",
-    "pin_openmp_threads",
     "run_cli",
     "sample_driving_clip",
 ]

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.errors import VisageError
-from engine.threads import pin_openmp_threads
 
 log = logging.getLogger("visage")
 R = TypeVar("R")  # one evaluation's result
@@ -496,14 +495,11 @@ def main(
 ) -> int:
     """gui: opens the desktop window when no subcommand (and no --headless) is given; the app
     passes it (`visage` is app.launcher:main), the engine never imports the app."""
-    pinned = pin_openmp_threads()  # before anything imports torch
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if pinned:
-        log.info("two CPU cores: the networks' threads are pinned one per core (OMP_PROC_BIND)")
     if args.self_test:
         args.command, args.func = "self-test", cmd_self_test
     if args.command is None and gui is not None and not args.headless:
