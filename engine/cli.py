@@ -188,6 +188,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             device=device,
             backend=args.backend,
             label=label,
+            split_cores=not args.no_split_cores,
         )
         print(format_bench(result, portrait.name, driving.name) + "\n")
     if device != "cuda" and not args.tiers:
@@ -424,6 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--driving-size", type=int, default=256)
     b.add_argument("--frames", type=int, default=300)
     b.add_argument("--tiers", help="comma-separated tiers to time (default: cpu, + gpu on CUDA)")
+    b.add_argument(
+        "--no-split-cores",
+        action="store_true",
+        help="one thread count for both loop threads, unpinned (the app splits the cores)",
+    )
     _add_net_options(b)
     b.set_defaults(func=cmd_bench)
 

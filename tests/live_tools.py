@@ -134,15 +134,15 @@ def unregister_recording_backend() -> None:
     camera.BACKENDS.pop(RECORDING, None)
 
 
-def slow_pipeline(monkeypatch: Any, seconds: float) -> None:
-    """Every Pipeline.process takes `seconds` longer (a slow engine), for this test only.
-    monkeypatch: pytest's fixture."""
+def slow_pipeline(monkeypatch: Any, seconds: float, half: str = "begin") -> None:
+    """Every Pipeline.begin (or `half="finish"`: Pipeline.finish) takes `seconds` longer (a
+    slow engine), for this test only. monkeypatch: pytest's fixture."""
     from engine.runtime import pipeline as pipeline_module
 
-    original = pipeline_module.Pipeline.process
+    original = getattr(pipeline_module.Pipeline, half)
 
-    def slow(self: Any, frame: Any, controls: Any) -> Any:
+    def slow(self: Any, *args: Any) -> Any:
         time.sleep(seconds)
-        return original(self, frame, controls)
+        return original(self, *args)
 
-    monkeypatch.setattr(pipeline_module.Pipeline, "process", slow)
+    monkeypatch.setattr(pipeline_module.Pipeline, half, slow)

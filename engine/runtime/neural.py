@@ -149,6 +149,21 @@ class NeuralFrame:
     composite_ms: float
 
 
+@dataclass(frozen=True)
+class NeuralWarp:
+    """A frame after the warp net, before fusion (S = CROP). final: (1, S, S, 2) corrected
+    grid. vis: (1, 1, S, S) visibility. warped: (1, 3, S, S) the crop through `final`. base:
+    `warped` with the mouth interior painted when the fusion net takes it so. tmap: (1, 5, S,
+    S) target landmark maps. warp_ms: wall time of the warp half."""
+
+    final: torch.Tensor
+    vis: torch.Tensor
+    warped: torch.Tensor
+    base: torch.Tensor
+    tmap: torch.Tensor
+    warp_ms: float
+
+
 def _tensor(image: ImageArray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
 
@@ -247,7 +262,15 @@ class NeuralRenderer:
         """grid_map: (S, S, 2) geometric backward map in grid pixels; target: (478, 3) target
         landmarks in grid pixels. paint: draws into the remapped region (in place) before the
         networks' residual is added (the geometric mouth interior). Returns the head region at
-        output resolution."""
+        output resolution. The same as `finish(begin(...), paint)`."""
+        return self.finish(self.begin(grid_map, target, paint is not None), paint)
+
+    def begin(
+        self, grid_map: F32, target: npt.NDArray[np.floating], painted: bool = False
+    ) -> NeuralWarp:
+        """The warp net's half of `render` (painted: the mouth interior will be painted, so
+        the fusion net takes it painted too). Touches only the warp graph: `finish` may run on
+        another thread at the same time for the previous frame."""
         s = CROP
         t0 = time.perf_counter()
         grid = torch.from_numpy((grid_map + 0.5) * (2.0 / s) - 1.0)[None]  # (1, S, S, 2)
@@ -256,24 +279,35 @@ class NeuralRenderer:
         tmap = tmap.to(self.device, self.dtype)
         final, vis, warped = self.warp_graph(self.source, self.smap, tmap, grid)
         base = warped  # what the fusion residual goes over: as in training (Generator)
-        if paint is not None and self.models.fusion.config.painted_mouth:
+        if painted and self.models.fusion.config.painted_mouth:
             base = self._paint_mouth(warped, target)
+        return NeuralWarp(final, vis, warped, base, tmap, (time.perf_counter() - t0) * 1000)
+
+    def finish(
+        self, begun: NeuralWarp, paint: Callable[[ImageArray], None] | None = None
+    ) -> NeuralFrame:
+        """The rest of `render`: fusion, enhancer (its temporal history: frames must come in
+        order) and the full-resolution composite."""
         t1 = time.perf_counter()
-        fused, residual = self.fusion_graph(*self.feats, base, final, vis, tmap, self.ident)
+        fused, residual = self.fusion_graph(
+            *self.feats, begun.base, begun.final, begun.vis, begun.tmap, self.ident
+        )
         t2 = time.perf_counter()
         if self.enhance_graph is not None:
             assert self.history is not None and self.source_hr is not None
             history = self.history.tensor(upsample2(fused))
-            out, residual = self.enhance_graph(fused, warped, self.source_hr, final, history)
+            out, residual = self.enhance_graph(
+                fused, begun.warped, self.source_hr, begun.final, history
+            )
             self.history.push(out)
         t3 = time.perf_counter()
         region = self._composite(
-            final[0].float().cpu().numpy(), residual[0].float().cpu().numpy(), paint
+            begun.final[0].float().cpu().numpy(), residual[0].float().cpu().numpy(), paint
         )
         t4 = time.perf_counter()
         return NeuralFrame(
             region=region,
-            warp_ms=(t1 - t0) * 1000,
+            warp_ms=begun.warp_ms,
             fusion_ms=(t2 - t1) * 1000,
             enhance_ms=(t3 - t2) * 1000 if self.enhance_graph is not None else 0.0,
             composite_ms=(t4 - t3) * 1000,

@@ -8,6 +8,7 @@ The stages are wired here and nowhere else. `Pipeline.process` is for driving fr
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from engine.motion.decompose import MotionEstimator
 from engine.motion.presence import PresenceGate
 from engine.motion.retarget import retarget
 from engine.portrait import Portrait
-from engine.runtime.neural import NeuralModels, NeuralRenderer
+from engine.runtime.neural import NeuralModels, NeuralRenderer, NeuralWarp
 from engine.types import Controls, Frame, ImageArray, Landmarks, Motion, OutputFrame, StageTimings
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,37 @@ F64 = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
+class BegunRender:
+    """A motion between the two halves of rendering. target: (478, 3) target landmarks in
+    image coordinates. grid_map: (G, G, 2) geometric backward map in grid pixels (G: the
+    portrait's grid). neural: the warp net's result (None: the geometric path). flow_ms: wall
+    time of the retarget and flow."""
+
+    target: F64
+    grid_map: npt.NDArray[np.float32]
+    neural: NeuralWarp | None
+    flow_ms: float
+
+
+@dataclass(frozen=True)
+class BegunFrame:
+    """A driving frame after `Pipeline.begin`: its index, whether a face was found, the motion
+    weight used, the first stages' wall times (begin_ms: all of `begin`), and the render to
+    finish."""
+
+    index: int
+    face_found: bool
+    presence: float
+    landmarks_ms: float
+    motion_ms: float
+    begin_ms: float
+    render: BegunRender
+
+
+@dataclass(frozen=True)
 class Rendered:
-    """image: (H, W, 3) uint8 output. target: (478, 3) target landmarks in image coordinates."""
+    """image: (H, W, 3) uint8 output. target: (478, 3) target landmarks in image coordinates.
+    *_ms: per-stage wall times (warp_ms: the full-resolution warp, without the networks)."""
 
     image: ImageArray
     target: F64
@@ -148,29 +178,51 @@ class Pipeline:
         return self._gate.update(motion, timestamp_s)
 
     def process(self, frame: Frame, controls: Controls) -> OutputFrame:
+        """One driving frame to one avatar frame: `finish(begin(frame, controls))`."""
+        return self.finish(self.begin(frame, controls))
+
+    def begin(self, frame: Frame, controls: Controls) -> BegunFrame:
+        """The first half of `process`: landmarks, motion, flow (and the warp net). The frame
+        loop may run it for the next frame while another thread finishes this one; frames
+        must reach `finish` in the order they began."""
         t0 = time.perf_counter()
         landmarks = self.track(frame, controls.smoothing)
         t1 = time.perf_counter()
         gated = self.drive(landmarks, frame.timestamp_s)
         t2 = time.perf_counter()
-        out = self.render_motion(gated, controls)
-        total = (time.perf_counter() - t0) * 1000
-        timings = StageTimings(
+        render = self.begin_render(gated, controls)
+        return BegunFrame(
+            index=frame.index,
+            face_found=landmarks is not None,
+            presence=gated.presence,
             landmarks_ms=(t1 - t0) * 1000,
             motion_ms=(t2 - t1) * 1000,
+            begin_ms=(time.perf_counter() - t0) * 1000,
+            render=render,
+        )
+
+    def finish(self, begun: BegunFrame) -> OutputFrame:
+        """The second half of `process`: fusion (and enhancer), full-resolution warp, paste.
+        Touches nothing that `begin` uses, so the two may run on different threads."""
+        t0 = time.perf_counter()
+        out = self.finish_render(begun.render)
+        finish_ms = (time.perf_counter() - t0) * 1000
+        timings = StageTimings(
+            landmarks_ms=begun.landmarks_ms,
+            motion_ms=begun.motion_ms,
             flow_ms=out.flow_ms,
             warp_ms=out.warp_ms,
             warp_net_ms=out.warp_net_ms,
             fusion_ms=out.fusion_ms,
             enhance_ms=out.enhance_ms,
             paste_ms=out.paste_ms,
-            total_ms=total,
+            total_ms=begun.begin_ms + finish_ms,
         )
         return OutputFrame(
             image=out.image,
-            index=frame.index,
-            face_found=landmarks is not None,
-            presence=gated.presence,
+            index=begun.index,
+            face_found=begun.face_found,
+            presence=begun.presence,
             timings=timings,
         )
 
@@ -180,6 +232,11 @@ class Pipeline:
         return retarget(self.portrait.face, self._canonical_extent, motion, controls)
 
     def render_motion(self, motion: Motion, controls: Controls) -> Rendered:
+        """The avatar frame for one motion: `finish_render(begin_render(motion, controls))`."""
+        return self.finish_render(self.begin_render(motion, controls))
+
+    def begin_render(self, motion: Motion, controls: Controls) -> BegunRender:
+        """Target landmarks and the geometric flow, and on the neural path the warp net."""
         p = self.portrait
         t0 = time.perf_counter()
         target = self.target_landmarks(motion, controls)
@@ -187,34 +244,48 @@ class Pipeline:
         grid_map = mesh_backward_map(
             p.source_grid, p.follow, target_grid, self._mesh, self._topo, p.grid
         )
-        t1 = time.perf_counter()
-        nets = (0.0, 0.0, 0.0)
+        flow_ms = (time.perf_counter() - t0) * 1000
+        neural = None
         if self.neural is not None:
-            paint = (lambda img: self._fill_mouth(img, target)) if self.config.mouth_fill else None
-            frame = self.neural.render(grid_map, target_grid, paint)
+            neural = self.neural.begin(grid_map, target_grid, painted=self.config.mouth_fill)
+        return BegunRender(target, grid_map, neural, flow_ms)
+
+    def finish_render(self, begun: BegunRender) -> Rendered:
+        """The full-resolution region (the networks' fusion and composite, or the geometric
+        remap and mouth fill) pasted into the portrait."""
+        p = self.portrait
+        t1 = time.perf_counter()
+        paint = None
+        if self.config.mouth_fill:
+            paint = functools.partial(self._fill_mouth, target=begun.target)
+        nets = (0.0, 0.0, 0.0)
+        if begun.neural is not None:
+            assert self.neural is not None
+            frame = self.neural.finish(begun.neural, paint)
             warped = frame.region
             nets = (frame.warp_ms, frame.fusion_ms, frame.enhance_ms)
         else:
-            map_x, map_y = region_map(grid_map, p.box.x0, p.box.y0, p.box.size, self._region)
+            box = p.box
+            map_x, map_y = region_map(begun.grid_map, box.x0, box.y0, box.size, self._region)
             warped = remap(p.image, map_x, map_y)
-            if self.config.mouth_fill:
-                self._fill_mouth(warped, target)
+            if paint is not None:
+                paint(warped)
         t2 = time.perf_counter()
         image = p.image.copy()
         paste(image, warped, self._region, (p.box.x0, p.box.y0), self._mask)
         t3 = time.perf_counter()
         return Rendered(
             image=image,
-            target=target,
-            flow_ms=(t1 - t0) * 1000,
-            warp_ms=(t2 - t1) * 1000 - sum(nets),
+            target=begun.target,
+            flow_ms=begun.flow_ms,
+            warp_ms=(t2 - t1) * 1000 - nets[1] - nets[2],
             paste_ms=(t3 - t2) * 1000,
             warp_net_ms=nets[0],
             fusion_ms=nets[1],
             enhance_ms=nets[2],
         )
 
-    def _fill_mouth(self, warped: ImageArray, target: F64) -> None:
+    def _fill_mouth(self, warped: ImageArray, *, target: F64) -> None:
         loop = self._topo.lips_inner
         offset = np.array(self._region[:2], dtype=np.float64)
         src_loop = self.portrait.landmarks.points[loop, :2].astype(np.float64) - offset

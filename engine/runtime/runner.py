@@ -1,9 +1,13 @@
 """The live runner: camera -> avatar -> preview and virtual camera, on threads.
 
-    capture thread ──Captured──> processing thread ──LiveFrame──> owner (pulls `latest()`)
-         (slot)  │                     │                 └──────> virtual camera thread (slot)
-                 │    portrait worker ─┘ (prepared pipelines, slot)
+    capture thread ──Captured──> processing thread ──begun frame──> finishing thread ──LiveFrame──>
+         (slot)  │                     │               (one in flight)       │  owner (`latest()`)
+                 │    portrait worker ─┘ (prepared pipelines, slot)          └─> virtual camera
                  └──> recorder (personalization: frames while armed; live checks from processing)
+
+The processing thread begins a frame (landmarks, flow, warp net: `Pipeline.begin`) while the
+finishing thread finishes the one before (fusion, composite, paste: `Pipeline.finish`); with
+the networks on the CPU each gets half the cores (engine.runtime.affinity).
 
 Every hop is a depth-1 slot (engine.runtime.slots): the newest item wins, so when a stage is
 slow frames are dropped, never delayed. Controls arrive as frozen snapshots in a one-slot
@@ -16,6 +20,7 @@ Errors are caught at each loop's boundary, reported with their cause, and the lo
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -28,6 +33,7 @@ from engine.capture.cameras import CameraInfo, list_cameras, open_camera
 from engine.capture.virtual_camera import VirtualCameraSettings, VirtualCameraSink
 from engine.errors import VirtualCameraError
 from engine.paths import sample_driving_clip
+from engine.runtime.affinity import stage_cores, use_cores
 from engine.runtime.capture_loop import CameraLister, CameraOpener, Captured, CaptureLoop
 from engine.runtime.events import (
     CalibrationChanged,
@@ -39,13 +45,14 @@ from engine.runtime.events import (
     SourceSpec,
     VirtualCameraChanged,
 )
+from engine.runtime.finisher import Finisher
 from engine.runtime.portrait_loader import LoaderOptions, PortraitLoader, PortraitRequest, Prepared
 from engine.runtime.recorder import Recorder, Recording, RecordingStatus
 from engine.runtime.slots import LatestSlot
-from engine.types import Controls
+from engine.types import Controls, FloatArray
 
 if TYPE_CHECKING:
-    from engine.runtime.pipeline import Pipeline
+    from engine.runtime.pipeline import BegunFrame, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +117,18 @@ class Runner:
         self.loader = PortraitLoader(self.options.loader, self._pending.put, self._emit)
         self.sink = sink or VirtualCameraSink(on_error=self._virtual_camera_failed)
         self._thread: threading.Thread | None = None
+        self._finisher = Finisher(functools.partial(self._fault, "avatar engine"))
+        self._cores_split = False
         # processing-thread state
         self._pipeline: Pipeline | None = None
         self._portrait = ""
         self._portrait_key = ""
         self._calibrating = False
+        self._last_fault: tuple[str, float, int] | None = None
+        self._fault_lock = threading.Lock()  # both loop threads report faults
+        # finishing-thread state
         self._sequence = 0
         self._done_at: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
-        self._last_fault: tuple[str, float, int] | None = None
 
     # -- commands (any thread) -----------------------------------------------------------------
     def start(self, source: SourceSpec, portrait: str | Path | PortraitRequest) -> None:
@@ -126,6 +137,7 @@ class Runner:
         self.loader.start()
         self.loader.request(portrait)
         self.capture.start(source)
+        self._finisher.start()
         self._thread = threading.Thread(target=self._run, name="visage-processing", daemon=True)
         self._thread.start()
 
@@ -136,6 +148,7 @@ class Runner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10.0)
+        self._finisher.stop()
         self.capture.stop()
         self.sink.stop()
         ended = self.loader.stop()
@@ -215,33 +228,54 @@ class Runner:
         captured = self._frames.take(timeout=0.1)
         if captured is None or pipeline is None:
             return
-        out = pipeline.process(captured.frame, self._controls.peek() or Controls())
+        begun = pipeline.begin(captured.frame, self._controls.peek() or Controls())
         landmarks = pipeline.last_landmarks
         if self.recorder.active:
             self.recorder.observe(captured.frame.image, landmarks)
         if self._calibrating and pipeline.calibrated:
             self._calibrating = False
             self._emit(CalibrationChanged(calibrating=False, calibrated=True))
+        points = landmarks.points if landmarks is not None else None
+        job = functools.partial(
+            self._finish, pipeline, begun, captured, points, self._portrait, self._portrait_key
+        )
+        if not self._finisher.submit(job):
+            log.debug("frame %d dropped: the finishing thread stayed busy", begun.index)
+
+    def _finish(
+        self,
+        pipeline: Pipeline,
+        begun: BegunFrame,
+        captured: Captured,
+        landmarks: FloatArray | None,
+        portrait: str,
+        key: str,
+    ) -> None:
+        """On the finishing thread: the rest of the frame, then hand it out."""
+        out = pipeline.finish(begun)
         now = time.monotonic()
         self._done_at.append(now)
         self._sequence += 1
         span = self._done_at[-1] - self._done_at[0]
         live = LiveFrame(
             driving=captured.frame.image,
-            landmarks=landmarks.points if landmarks is not None else None,
+            landmarks=landmarks,
             output=out,
-            portrait=self._portrait,
+            portrait=portrait,
             sequence=self._sequence,
             latency_ms=(now - captured.arrived_s) * 1000.0,
             fps=(len(self._done_at) - 1) / span if span > 0 else 0.0,
         )
         self._outputs.put(live)
-        self.sink.offer(out.image, self._portrait_key)
+        self.sink.offer(out.image, key)
 
     def _adopt_pending(self) -> None:
         prepared = self._pending.take()
         if prepared is None:
             return
+        neural = prepared.pipeline.neural
+        if neural is not None and neural.device.type == "cpu" and not self._cores_split:
+            self._split_cores()
         previous, self._pipeline = self._pipeline, prepared.pipeline
         if previous is not None:
             prepared.pipeline.adopt_driver(previous)
@@ -254,6 +288,15 @@ class Runner:
                 PortraitLoaded(prepared.path, prepared.name, prepared.notes, prepared.profile)
             )
         self._emit(ComputeChanged(prepared.device, prepared.compute, prepared.note))
+
+    def _split_cores(self) -> None:
+        """Half the cores each for this thread and the finishing thread, before either runs
+        the networks (engine.runtime.affinity)."""
+        self._cores_split = True
+        begin_cores, finish_cores = stage_cores()
+        use_cores(begin_cores)
+        if not self._finisher.submit(functools.partial(use_cores, finish_cores)):
+            log.warning("the finishing thread stayed busy: its threads were not set up")
 
     def _serve_virtual_camera(self) -> None:
         request = self._vcam_requests.take()
@@ -281,14 +324,15 @@ class Runner:
         FAULT_REPEAT_S is counted and folded into the next report."""
         key = f"{where}:{type(err).__name__}:{err}"
         now = time.monotonic()
-        last = self._last_fault
-        if last is not None and last[0] == key and now - last[1] < FAULT_REPEAT_S:
-            self._last_fault = (key, last[1], last[2] + 1)
-            log.debug("%s error again: %s", where, err)
-            return
-        log.exception("%s error", where)
-        repeats = last[2] if last is not None and last[0] == key else 0
-        self._last_fault = (key, now, 0)
+        with self._fault_lock:
+            last = self._last_fault
+            if last is not None and last[0] == key and now - last[1] < FAULT_REPEAT_S:
+                self._last_fault = (key, last[1], last[2] + 1)
+                log.debug("%s error again: %s", where, err)
+                return
+            repeats = last[2] if last is not None and last[0] == key else 0
+            self._last_fault = (key, now, 0)
+        log.exception("%s error", where, exc_info=err)
         self._emit(EngineFault.of(where, err, repeats))
 
     def _emit(self, event: RunnerEvent) -> None:

@@ -205,16 +205,16 @@ def test_unplugged_camera_keeps_the_last_avatar_and_comes_back(
 def test_engine_error_is_shown_with_its_cause_and_the_app_recovers(
     qtbot: Any, live_window: OpenWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = pipeline_module.Pipeline.process
+    original = pipeline_module.Pipeline.finish
     calls = {"n": 0}
 
-    def flaky(self: Any, frame: Any, controls: Any) -> Any:
+    def flaky(self: Any, begun: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 30:
             raise ValueError("simulated warp failure")
-        return original(self, frame, controls)
+        return original(self, begun)
 
-    monkeypatch.setattr(pipeline_module.Pipeline, "process", flaky)
+    monkeypatch.setattr(pipeline_module.Pipeline, "finish", flaky)
     window = live_window()
     qtbot.waitUntil(lambda: calls["n"] > 30, timeout=20000)
     qtbot.waitUntil(lambda: "simulated" in window.banner.text.text(), timeout=5000)

@@ -206,19 +206,20 @@ def test_switching_portrait_keeps_the_driver_calibration(
     assert "neutral face set" not in caplog.text
 
 
+@pytest.mark.parametrize("half", ["begin", "finish"])  # the processing or the finishing thread
 def test_engine_error_is_reported_with_its_cause_and_the_runner_recovers(
-    start_runner: StartRunner, monkeypatch: pytest.MonkeyPatch
+    start_runner: StartRunner, monkeypatch: pytest.MonkeyPatch, half: str
 ) -> None:
-    original = pipeline_module.Pipeline.process
+    original = getattr(pipeline_module.Pipeline, half)
     calls = {"n": 0}
 
-    def flaky(self: Any, frame: Any, controls: Any) -> Any:
+    def flaky(self: Any, *args: Any) -> Any:
         calls["n"] += 1
         if 20 <= calls["n"] < 25:
             raise RuntimeError("simulated stage failure")
-        return original(self, frame, controls)
+        return original(self, *args)
 
-    monkeypatch.setattr(pipeline_module.Pipeline, "process", flaky)
+    monkeypatch.setattr(pipeline_module.Pipeline, half, flaky)
     runner, events = start_runner()
     assert wait_for(lambda: calls["n"] > 40, 30.0)
     faults = events.of(EngineFault)
@@ -262,10 +263,11 @@ def test_face_lost_eases_to_the_neutral_portrait_never_the_driver(
     assert late and _diff(late[-1].avatar, portrait) < 1.5
 
 
+@pytest.mark.parametrize("half", ["begin", "finish"])  # either thread can be the slow one
 def test_slow_engine_drops_frames_instead_of_delaying_them(
-    start_runner: StartRunner, monkeypatch: pytest.MonkeyPatch
+    start_runner: StartRunner, monkeypatch: pytest.MonkeyPatch, half: str
 ) -> None:
-    slow_pipeline(monkeypatch, 0.3)
+    slow_pipeline(monkeypatch, 0.3, half)
     runner, _ = start_runner()
     live = _frames_after(runner, 0)
     latencies = []
