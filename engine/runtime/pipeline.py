@@ -4,6 +4,9 @@ landmarks -> smoothing -> motion -> retarget -> flow -> warp -> paste.
 
 The stages are wired here and nowhere else. `Pipeline.process` is for driving frames,
 `Pipeline.render_motion` for a Motion that did not come from a camera (tests, sample making).
+Both come in two halves, `begin` and `finish` (`begin_render`, `finish_render`), which touch
+disjoint state: the live loop runs them on two threads, one frame apart
+(engine.runtime.finisher).
 """
 
 from __future__ import annotations
