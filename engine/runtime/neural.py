@@ -85,6 +85,8 @@ def untrained_models(tier: str) -> NeuralModels:
 class WarpStage(nn.Module):
     """(source, smap, tmap, geometric grid) -> (final grid, visibility, warped source)."""
 
+    aten_grid_sample_on_cpu = True  # engine.runtime.compile.ATEN_GRID_SAMPLE
+
     def __init__(self, net: WarpNet) -> None:
         super().__init__()
         self.net = net

@@ -14,7 +14,7 @@ from torch._dynamo.utils import counters
 
 from engine.device import probe_device
 from engine.errors import CompileError, VisageError
-from engine.runtime.compile import CompiledGraph, compile_graph
+from engine.runtime.compile import CompiledGraph, compile_graph, opaque_grid_sample
 
 needs_compile = pytest.mark.skipif(
     "torch.compile" not in probe_device().backends, reason="torch.compile unusable here (no gcc)"
@@ -35,6 +35,16 @@ class WarpNet(nn.Module):
         return self.conv(warped)
 
 
+class AtenWarpNet(WarpNet):
+    """WarpNet asking for ATen's grid_sample under torch.compile on the CPU (as WarpStage does),
+    with the call's options given positionally."""
+
+    aten_grid_sample_on_cpu = True
+
+    def forward(self, image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.grid_sample(image, grid, "bilinear", "border", False))
+
+
 class BranchyNet(WarpNet):
     """Data-dependent control flow: a graph break, so fullgraph=True cannot compile it."""
 
@@ -52,9 +62,9 @@ def _inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return image, grid
 
 
-def _net(seed: int = 0) -> WarpNet:
+def _net(kind: type[WarpNet] = WarpNet, seed: int = 0) -> WarpNet:
     torch.manual_seed(seed)
-    return WarpNet().eval()
+    return kind().eval()
 
 
 @pytest.fixture(autouse=True)
@@ -85,8 +95,9 @@ def test_eager_output_equals_module() -> None:
 
 
 @needs_compile
-def test_torch_compile_matches_eager_and_never_recompiles() -> None:
-    net = _net()
+@pytest.mark.parametrize("kind", [WarpNet, AtenWarpNet])
+def test_torch_compile_matches_eager_and_never_recompiles(kind: type[WarpNet]) -> None:
+    net = _net(kind)
     graph = compile_graph(net, _inputs(0), backend="torch.compile")
     assert graph.report.backend == "torch.compile"
     assert graph.report.requested == "torch.compile"
@@ -108,19 +119,32 @@ def test_torch_compile_matches_eager_and_never_recompiles() -> None:
     assert _compilations() == 1
 
 
+@pytest.mark.parametrize("kind", [WarpNet, AtenWarpNet])
+def test_opaque_grid_sample_rewrites_each_call_and_keeps_the_result(kind: type[WarpNet]) -> None:
+    net = _net(kind)
+    gm = torch.fx.symbolic_trace(net)
+    assert opaque_grid_sample(gm) == 1
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert torch.ops.visage.grid_sample.default in targets
+    assert F.grid_sample not in targets
+    image, grid = _inputs(3)
+    with torch.no_grad():
+        torch.testing.assert_close(gm(image, grid), net(image, grid), rtol=0, atol=0)
+
+
 @needs_compile
 def test_refit_loads_new_weights_without_recompiling() -> None:
-    net = _net(0)
+    net = _net(seed=0)
     graph = compile_graph(net, _inputs(0), backend="torch.compile")
     image, grid = _inputs(1)
     before = graph(image, grid).clone()
-    new_weights = _net(1).state_dict()
+    new_weights = _net(seed=1).state_dict()
     with torch._dynamo.config.patch(error_on_recompile=True):
         graph.refit(new_weights)
         after = graph(image, grid)
     assert _compilations() == 1
     assert not torch.allclose(after, before)
-    fresh = _net(1)
+    fresh = _net(seed=1)
     with torch.no_grad():
         torch.testing.assert_close(after, fresh(image, grid), rtol=0, atol=1e-5)
 
