@@ -189,7 +189,8 @@ ATEN_GRID_SAMPLE = "aten_grid_sample_on_cpu"
 def _grid_sample_op(
     x: torch.Tensor, grid: torch.Tensor, mode: str, padding_mode: str, align_corners: bool
 ) -> torch.Tensor:
-    """F.grid_sample as an operator inductor cannot see into (it calls it as is)."""
+    """F.grid_sample as an operator inductor cannot see into (it calls it as is).
+    x: (B, C, H, W); grid: (B, Ho, Wo, 2) in [-1, 1] -> (B, C, Ho, Wo)."""
     return torch.nn.functional.grid_sample(
         x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners
     )

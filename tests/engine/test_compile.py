@@ -133,18 +133,19 @@ def test_opaque_grid_sample_rewrites_each_call_and_keeps_the_result(kind: type[W
 
 
 @needs_compile
-def test_refit_loads_new_weights_without_recompiling() -> None:
-    net = _net(seed=0)
+@pytest.mark.parametrize("kind", [WarpNet, AtenWarpNet])
+def test_refit_loads_new_weights_without_recompiling(kind: type[WarpNet]) -> None:
+    net = _net(kind, seed=0)
     graph = compile_graph(net, _inputs(0), backend="torch.compile")
     image, grid = _inputs(1)
     before = graph(image, grid).clone()
-    new_weights = _net(seed=1).state_dict()
+    new_weights = _net(kind, seed=1).state_dict()
     with torch._dynamo.config.patch(error_on_recompile=True):
         graph.refit(new_weights)
         after = graph(image, grid)
     assert _compilations() == 1
     assert not torch.allclose(after, before)
-    fresh = _net(seed=1)
+    fresh = _net(kind, seed=1)
     with torch.no_grad():
         torch.testing.assert_close(after, fresh(image, grid), rtol=0, atol=1e-5)
 
