@@ -20,6 +20,7 @@ from engine.capture.virtual_camera import VirtualCameraSettings, install_hint
 from engine.landmarks.mediapipe_tracker import face_boxes
 from engine.paths import portraits_dir
 from engine.runtime import pipeline as pipeline_module
+from engine.runtime.affinity import pinning_enabled
 from engine.runtime.events import (
     CamerasChanged,
     ComputeChanged,
@@ -356,7 +357,10 @@ def test_without_a_virtual_camera_it_says_what_to_install_and_keeps_going(
 
 
 @pytest.mark.slow
-def test_networks_take_over_once_ready(start_runner: StartRunner) -> None:
+def test_networks_take_over_once_ready(
+    start_runner: StartRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="engine.runtime.affinity")
     runner, events = start_runner(loader=LoaderOptions(networks=True, backend="eager"))
     assert wait_for(lambda: len(events.of(ComputeChanged)) >= 2, 120.0)
     first, second = events.of(ComputeChanged)[:2]
@@ -365,6 +369,9 @@ def test_networks_take_over_once_ready(start_runner: StartRunner) -> None:
     live = _frames_after(runner, runner.latest().sequence + 5)  # type: ignore[union-attr]
     assert live.output.timings.warp_net_ms > 0 and live.output.timings.fusion_ms > 0
     assert len(events.of(PortraitLoaded)) == 1  # the same portrait, upgraded
+    if pinning_enabled():  # the two loop threads took their halves of the cores, pinned
+        pinned = [r.getMessage() for r in caplog.records if "pinned to cores" in r.getMessage()]
+        assert sorted(m.split(":")[0] for m in pinned) == ["visage-finishing", "visage-processing"]
 
 
 def test_a_portrait_with_several_faces_animates_the_largest_and_says_so(
