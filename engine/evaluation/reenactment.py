@@ -271,12 +271,16 @@ def evaluate_frames(
     return scores
 
 
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the values that are not NaN; NaN (without numpy's warning) when none is."""
+    kept = [v for v in values if not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
 def field_mean(rows: Sequence[T]) -> T:
     """Field-wise mean of several score dataclasses of one type (NaNs ignored)."""
     kind = type(rows[0])
-    return kind(
-        **{f.name: float(np.nanmean([getattr(s, f.name) for s in rows])) for f in fields(kind)}
-    )
+    return kind(**{f.name: _nanmean([getattr(s, f.name) for s in rows]) for f in fields(kind)})
 
 
 def mean_scores(results: list[ClipResult], method: str) -> Scores:
@@ -314,12 +318,11 @@ def _comparisons(methods: list[str]) -> list[tuple[str, str]]:
 def _real_line(results: list[ClipResult]) -> str:
     """The real frames' identity similarity, over clips and over people (REAL has no other
     score)."""
-    by_clip = [r.scores[REAL].id_sim for r in results]
-    people = sorted({r.person for r in results})
-    by_person = [np.mean([r.scores[REAL].id_sim for r in results if r.person == p]) for p in people]
+    by_clip = mean_scores(results, REAL).id_sim
+    by_person = person_mean_scores(results, REAL).id_sim
     return (
-        f"{REAL}: identity sim {np.mean(by_clip):.4f} to the portrait (over people "
-        f"{np.mean(by_person):.4f}): what reproducing them exactly would score"
+        f"{REAL}: identity sim {by_clip:.4f} to the portrait (over people "
+        f"{by_person:.4f}): what reproducing them exactly would score"
     )
 
 
