@@ -255,24 +255,14 @@ class NeuralRenderer:
         if self.history is not None:
             self.history.reset()
 
-    def render(
-        self,
-        grid_map: F32,
-        target: npt.NDArray[np.floating],
-        paint: Callable[[ImageArray], None] | None = None,
-    ) -> NeuralFrame:
-        """grid_map: (S, S, 2) geometric backward map in grid pixels; target: (478, 3) target
-        landmarks in grid pixels. paint: draws into the remapped region (in place) before the
-        networks' residual is added (the geometric mouth interior). Returns the head region at
-        output resolution. The same as `finish(begin(...), paint)`."""
-        return self.finish(self.begin(grid_map, target, paint is not None), paint)
-
     def begin(
         self, grid_map: F32, target: npt.NDArray[np.floating], painted: bool = False
     ) -> NeuralWarp:
-        """The warp net's half of `render` (painted: the mouth interior will be painted, so
-        the fusion net takes it painted too). Touches only the warp graph: `finish` may run on
-        another thread at the same time for the previous frame."""
+        """The first half of a frame: the warp net. grid_map: (S, S, 2) geometric backward map
+        in grid pixels; target: (478, 3) target landmarks in grid pixels. painted: the mouth
+        interior will be painted (`finish`'s paint), so the fusion net takes it painted too.
+        Touches only the warp graph: `finish` may run on another thread at the same time for
+        the previous frame."""
         s = CROP
         t0 = time.perf_counter()
         grid = torch.from_numpy((grid_map + 0.5) * (2.0 / s) - 1.0)[None]  # (1, S, S, 2)
@@ -288,8 +278,10 @@ class NeuralRenderer:
     def finish(
         self, begun: NeuralWarp, paint: Callable[[ImageArray], None] | None = None
     ) -> NeuralFrame:
-        """The rest of `render`: fusion, enhancer (its temporal history: frames must come in
-        order) and the full-resolution composite."""
+        """The second half: fusion, enhancer (its temporal history: frames must come in order)
+        and the full-resolution composite. paint: draws into the remapped region (in place)
+        before the networks' residual is added (the geometric mouth interior). Returns the head
+        region at output resolution."""
         t1 = time.perf_counter()
         fused, residual = self.fusion_graph(
             *self.feats, begun.base, begun.final, begun.vis, begun.tmap, self.ident
