@@ -18,8 +18,7 @@ import numpy as np
 
 from engine.capture.video_source import VideoFileSource
 from engine.portrait import prepare_portrait
-from engine.runtime.affinity import Pinning, stage_cores, use_cores
-from engine.runtime.finisher import Finisher
+from engine.runtime.finisher import Finisher, split_cores
 from engine.runtime.neural import NeuralModels
 from engine.runtime.pipeline import BegunFrame, Pipeline
 from engine.types import Controls, Frame, StageTimings
@@ -140,11 +139,7 @@ def _time_frames(
     errors: list[Exception] = []
     finisher = Finisher(errors.append, name="visage-bench-finishing")
     finisher.start()
-    pinnings: list[Pinning | None] = []
-    if split:
-        begin_cores, finish_cores = stage_cores()
-        pinnings.append(use_cores(begin_cores))
-        _hand_over(finisher, lambda: pinnings.append(use_cores(finish_cores)))
+    pinnings = split_cores(finisher) if split else []
     controls = Controls()
     timed: list[_Timed] = []
 
@@ -177,7 +172,7 @@ def _time_frames(
         finisher.stop()
     if errors:
         raise errors[0]
-    return timed, bool(pinnings) and all(p is not None for p in pinnings)
+    return timed, len(pinnings) == 2 and all(p is not None for p in pinnings)
 
 
 def _hand_over(finisher: Finisher, job: Callable[[], object]) -> None:

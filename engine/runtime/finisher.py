@@ -17,6 +17,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+from engine.runtime.affinity import Pinning, stage_cores, use_cores
+
 log = logging.getLogger(__name__)
 
 Job = Callable[[], object]  # its result is ignored
@@ -72,3 +74,15 @@ class Finisher:
                 self._on_error(err)
             finally:
                 self._free.release()
+
+
+def split_cores(finisher: Finisher) -> list[Pinning | None]:
+    """Half the cores each for the calling thread and `finisher`'s thread, before either runs
+    the networks (engine.runtime.affinity). Returns the caller's pinning, followed by the
+    finishing thread's once its setup has run (before any job submitted after this call);
+    None where nothing was pinned, and one entry only when the finisher stayed busy."""
+    begin_cores, finish_cores = stage_cores()
+    pinnings = [use_cores(begin_cores)]
+    if not finisher.submit(lambda: pinnings.append(use_cores(finish_cores))):
+        log.warning("the finishing thread stayed busy: its threads were not set up")
+    return pinnings

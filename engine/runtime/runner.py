@@ -33,7 +33,6 @@ from engine.capture.cameras import CameraInfo, list_cameras, open_camera
 from engine.capture.virtual_camera import VirtualCameraSettings, VirtualCameraSink
 from engine.errors import VirtualCameraError
 from engine.paths import sample_driving_clip
-from engine.runtime.affinity import stage_cores, use_cores
 from engine.runtime.capture_loop import CameraLister, CameraOpener, Captured, CaptureLoop
 from engine.runtime.events import (
     CalibrationChanged,
@@ -45,7 +44,7 @@ from engine.runtime.events import (
     SourceSpec,
     VirtualCameraChanged,
 )
-from engine.runtime.finisher import Finisher
+from engine.runtime.finisher import Finisher, split_cores
 from engine.runtime.portrait_loader import LoaderOptions, PortraitLoader, PortraitRequest, Prepared
 from engine.runtime.recorder import Recorder, Recording, RecordingStatus
 from engine.runtime.slots import LatestSlot
@@ -275,7 +274,8 @@ class Runner:
             return
         neural = prepared.pipeline.neural
         if neural is not None and neural.device.type == "cpu" and not self._cores_split:
-            self._split_cores()
+            self._cores_split = True
+            split_cores(self._finisher)
         previous, self._pipeline = self._pipeline, prepared.pipeline
         if previous is not None:
             prepared.pipeline.adopt_driver(previous)
@@ -288,15 +288,6 @@ class Runner:
                 PortraitLoaded(prepared.path, prepared.name, prepared.notes, prepared.profile)
             )
         self._emit(ComputeChanged(prepared.device, prepared.compute, prepared.note))
-
-    def _split_cores(self) -> None:
-        """Half the cores each for this thread and the finishing thread, before either runs
-        the networks (engine.runtime.affinity)."""
-        self._cores_split = True
-        begin_cores, finish_cores = stage_cores()
-        use_cores(begin_cores)
-        if not self._finisher.submit(functools.partial(use_cores, finish_cores)):
-            log.warning("the finishing thread stayed busy: its threads were not set up")
 
     def _serve_virtual_camera(self) -> None:
         request = self._vcam_requests.take()
