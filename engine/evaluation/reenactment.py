@@ -152,8 +152,7 @@ def _score_outputs(
             track.eye_true.append(eye_opening(lt))
             track.eye.append(eye_opening(lo))
             if i % ID_EVERY == 0:
-                emb = identity_embedding(encoder, [out], [lo])
-                track.ids.append(float(np.dot(emb, ref_id)))
+                track.ids.append(_identity_sim(encoder, out, lo, ref_id))
     return track.scores()
 
 
@@ -166,12 +165,19 @@ def _real_identity(
     """The real frames scored as an output would be for identity (every ID_EVERY-th frame with
     a tracked face); its other scores are NaN (an exact reproduction's, by definition)."""
     ids = [
-        float(np.dot(identity_embedding(encoder, [f.image], [lt]), ref_id))
+        _identity_sim(encoder, f.image, lt, ref_id)
         for i, (f, lt) in enumerate(zip(frames, truth, strict=True))
         if i % ID_EVERY == 0 and lt is not None
     ]
     nan = float("nan")
-    return Scores(nan, nan, nan, nan, nan, float(np.mean(ids)) if ids else nan)
+    return Scores(nan, nan, nan, nan, nan, _nanmean(ids))
+
+
+def _identity_sim(
+    encoder: IdentityEncoder, image: ImageArray, points: np.ndarray, ref_id: np.ndarray
+) -> float:
+    """Cosine similarity of `image`'s identity descriptor (its face at `points`) to `ref_id`."""
+    return float(np.dot(identity_embedding(encoder, [image], [points]), ref_id))
 
 
 def jpeg_round_trip(image: ImageArray, quality: int = CONTROL_QUALITY) -> ImageArray:
